@@ -1,0 +1,265 @@
+//! Test support shared by every Lanes test suite.
+//!
+//! - [`redis_url`] starts one real `redis-server` per test binary on a free loopback port (or uses
+//!   `REDIS_URL` when it is set) and returns its URL. The server dies with the test process.
+//! - [`Prefix`] gives each test its own key prefix and deletes its keys on drop, so tests never
+//!   share state and never need `FLUSHDB` or `--test-threads=1`.
+//! - [`ChildGuard`] kills a spawned process (by its own PID) when the test ends, pass or fail.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+static SERVER: OnceLock<String> = OnceLock::new();
+static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
+
+/// URL of the Redis every test in this process uses.
+///
+/// `REDIS_URL` wins when set. Otherwise a `redis-server` is started once, on a free port of
+/// 127.0.0.1, with persistence off; it is killed when the test process exits. A missing
+/// `redis-server` is a loud panic with the fix in the message.
+pub fn redis_url() -> String {
+    SERVER
+        .get_or_init(|| match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => start_server(),
+        })
+        .clone()
+}
+
+fn start_server() -> String {
+    // The server is spawned from a thread that lives as long as the process, because the
+    // parent-death signal fires when the *spawning thread* exits, and test threads come and go.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("lanes-testkit-redis".into())
+        .spawn(move || {
+            let result = spawn_redis_with_retries();
+            let keep = result.as_ref().ok().map(|(_, child)| child.id());
+            let _ = tx.send(result.map(|(url, _child)| url));
+            if keep.is_some() {
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .expect("spawn the testkit redis thread");
+    match rx.recv().expect("testkit redis thread answered") {
+        Ok(url) => url,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+fn spawn_redis_with_retries() -> Result<(String, Child), String> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        match spawn_redis(port) {
+            Ok(child) => return Ok((format!("redis://127.0.0.1:{port}/"), child)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0 to find a free port")
+}
+
+fn spawn_redis(port: u16) -> Result<Child, String> {
+    let dir = std::env::temp_dir().join(format!("lanes-testkit-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start redis-server ({e}): install it (`apt-get install -y redis-server`) \
+             or point REDIS_URL at a running Redis"
+        )
+    })?;
+    let url = format!("redis://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("redis-server on port {port} exited early: {status}"));
+        }
+        if ping(&url) {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    Err(format!("redis-server on port {port} did not answer PING within 10s"))
+}
+
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+fn ping(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
+        return false;
+    };
+    redis::cmd("PING").query::<String>(&mut conn).is_ok()
+}
+
+/// A key prefix that belongs to one test. Its keys are deleted when it is dropped.
+#[derive(Debug)]
+pub struct Prefix {
+    name: String,
+    url: String,
+}
+
+impl Prefix {
+    /// A fresh prefix, unique within this Redis across processes and runs.
+    pub fn new() -> Self {
+        let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{}x{}x{n}", std::process::id(), nanos() % 1_000_000);
+        Self { name, url: redis_url() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Number of keys currently stored under this prefix.
+    pub fn key_count(&self) -> usize {
+        self.keys().len()
+    }
+
+    /// Every key under this prefix (test inspection; uses SCAN, never KEYS).
+    pub fn keys(&self) -> Vec<String> {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else { return Vec::new() };
+        let Ok(mut conn) = client.get_connection() else { return Vec::new() };
+        let pattern = format!("{}:*", self.name);
+        let Ok(iter) = redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter::<String>(&mut conn)
+        else {
+            return Vec::new();
+        };
+        iter.filter_map(Result::ok).collect()
+    }
+}
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(client) = redis::Client::open(self.url.as_str())
+            && let Ok(mut conn) = client.get_connection()
+        {
+            for chunk in keys.chunks(500) {
+                let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+            }
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A child process that is killed (SIGKILL, by its own PID) and reaped when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        die_with_parent(cmd);
+        cmd.spawn().map(Self)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends a signal to this child only.
+    pub fn signal(&self, sig: i32) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on the PID of a child we own and have not reaped yet.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, sig);
+        }
+    }
+
+    /// Waits up to `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
