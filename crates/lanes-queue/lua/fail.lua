@@ -1,0 +1,29 @@
+-- End an attempt that did not succeed, if its fencing token is still current.
+-- KEYS: task, leased, delayed, dead, stats, stop, signal
+-- ARGV: id, token, error, mode (retry|dead|failed|cancelled), delay_ms, result_ttl_ms, dead_ttl_ms,
+--       dead_cap, task key prefix
+local tkey, leased, delayed, dead, stats, stop, signal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local id, token, err, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local delay, ttl, dead_ttl, dead_cap = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local prefix = ARGV[9]
+local f = redis.call('HMGET', tkey, 'token', 'state')
+if f[1] ~= token or f[2] ~= 'running' then return 0 end
+local now = now_ms()
+redis.call('ZREM', leased, id)
+redis.call('SREM', stop, id)
+if mode == 'retry' then
+  redis.call('HSET', tkey, 'state', 'retrying', 'error', err, 'run_at', int(now + delay), 'token', '')
+  redis.call('ZADD', delayed, int(now + delay), id)
+  redis.call('HINCRBY', stats, 'retried', 1)
+  -- Wake one idle fetcher so it learns the new earliest due time.
+  redis.call('LPUSH', signal, 1)
+  redis.call('LTRIM', signal, 0, 15)
+elseif mode == 'cancelled' then
+  redis.call('HSET', tkey, 'state', 'cancelled', 'error', err, 'finished', int(now), 'token', '')
+  redis.call('PEXPIRE', tkey, ttl)
+  redis.call('HINCRBY', stats, 'cancelled', 1)
+else
+  dead_letter(dead, tkey, id, mode, err, now, dead_ttl, dead_cap, prefix)
+  redis.call('HINCRBY', stats, mode, 1)
+end
+return 1

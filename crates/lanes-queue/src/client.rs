@@ -1,0 +1,667 @@
+//! `Lanes`: the engine's client. Producers enqueue and read status through it; the worker runtime
+//! leases, renews, acks and fails through it. Every multi-key step is one Lua script.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Value};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::keys::{Keys, QueueKeys};
+use crate::scripts::SCRIPTS;
+use crate::task::{NewTask, TaskId, TaskInfo, TaskState, validate_kind, validate_queue};
+
+/// Engine settings shared by producers and workers. Every process on one Redis should agree on
+/// `prefix`; the rest may differ per process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Namespace of every key (`lanes` by default).
+    pub prefix: String,
+    /// How long a lease lasts without renewal; a dead worker's task returns after this.
+    pub lease: Duration,
+    /// How long finished tasks (and their results) are kept.
+    pub result_ttl: Duration,
+    /// How long dead-lettered tasks are kept.
+    pub dead_ttl: Duration,
+    /// At most this many dead-lettered tasks per queue; the oldest go first.
+    pub dead_cap: u64,
+    /// Payloads of at least this many bytes (as JSON) are stored gzip-compressed.
+    pub compress_threshold: usize,
+    /// Largest payload accepted, in bytes of JSON.
+    pub max_payload: usize,
+    /// How long to wait for Redis to answer a command.
+    pub response_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            prefix: "lanes".into(),
+            lease: Duration::from_secs(15),
+            result_ttl: Duration::from_secs(24 * 3600),
+            dead_ttl: Duration::from_secs(7 * 24 * 3600),
+            dead_cap: 10_000,
+            compress_threshold: 8 * 1024,
+            max_payload: 8 * 1024 * 1024,
+            response_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A worker's claim on a running task. Writes carrying a stale token are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub id: TaskId,
+    pub token: String,
+}
+
+impl Lease {
+    pub fn queue(&self) -> &str {
+        self.id.queue()
+    }
+}
+
+/// A task handed to a worker by [`Lanes::fetch`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub lease: Lease,
+    pub kind: String,
+    pub payload: Vec<u8>,
+    pub encoding: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub max_retries: Option<u32>,
+    pub soft_limit: Option<Duration>,
+    pub hard_limit: Option<Duration>,
+    pub created_at_ms: u64,
+}
+
+/// What one fetch returned.
+#[derive(Debug, Clone, Default)]
+pub struct FetchBatch {
+    pub tasks: Vec<Fetched>,
+    /// Redis time of the fetch, in ms.
+    pub now_ms: u64,
+    /// When the earliest scheduled or retrying task becomes due, in ms (Redis clock).
+    pub next_due_ms: Option<u64>,
+}
+
+/// How an attempt that did not succeed ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Run again after the delay.
+    Retry { delay: Duration },
+    /// Retries exhausted: dead-letter it.
+    Dead,
+    /// Bad input or a permanent error: dead-letter it without retrying.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// What renewing one queue's leases found.
+#[derive(Debug, Clone, Default)]
+pub struct Renewal {
+    /// Leases that are no longer ours (expired and reaped, or the task was removed).
+    pub lost: Vec<TaskId>,
+    /// Running tasks someone asked to stop.
+    pub stop: Vec<TaskId>,
+}
+
+/// What [`Lanes::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "state", rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// It was waiting and is gone for good.
+    Cancelled,
+    /// It is running; its worker was told to stop it.
+    Stopping,
+    /// It had already finished in this state.
+    Finished(TaskState),
+    /// No such task (never existed, or expired).
+    NotFound,
+}
+
+/// Depths and counters of one queue.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueStats {
+    pub queue: String,
+    pub queued: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub dead: u64,
+    pub counters: HashMap<String, u64>,
+}
+
+/// The engine's client; cheap to clone, one multiplexed connection underneath.
+#[derive(Clone)]
+pub struct Lanes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    cfg: Config,
+    known_queues: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes").field("prefix", &self.inner.cfg.prefix).finish_non_exhaustive()
+    }
+}
+
+impl Lanes {
+    /// Connects to Redis (`redis://`, `rediss://` or `redis+unix://` URL, with AUTH in the URL).
+    pub async fn connect(url: &str, cfg: Config) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let mgr_cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(cfg.response_timeout))
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(6)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client.clone(), mgr_cfg).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                keys: Keys::new(cfg.prefix.clone()),
+                cfg,
+                known_queues: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// A clone of the shared multiplexed connection, for callers with their own commands.
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// A dedicated connection without a response timeout, for blocking commands.
+    pub async fn blocking_connection(&self) -> Result<MultiplexedConnection> {
+        let cfg = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        Ok(self.inner.client.get_multiplexed_async_connection_with_config(&cfg).await?)
+    }
+
+    fn qkeys(&self, queue: &str) -> QueueKeys {
+        self.inner.keys.queue(queue)
+    }
+
+    async fn note_queue(&self, queue: &str) -> Result<()> {
+        let known = self.inner.known_queues.lock().map(|q| q.contains(queue)).unwrap_or(false);
+        if !known {
+            let _: () = redis::cmd("SADD")
+                .arg(self.inner.keys.queues())
+                .arg(queue)
+                .query_async(&mut self.connection())
+                .await?;
+            if let Ok(mut q) = self.inner.known_queues.lock() {
+                q.insert(queue.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues one task and returns its id.
+    pub async fn enqueue(&self, queue: &str, task: NewTask) -> Result<TaskId> {
+        let mut ids = self.enqueue_bulk(queue, vec![task]).await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Enqueues many tasks in one round trip (one script call per 1000 tasks, pipelined).
+    pub async fn enqueue_bulk(&self, queue: &str, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        validate_queue(queue)?;
+        let cfg = &self.inner.cfg;
+        let mut encoded = Vec::with_capacity(tasks.len());
+        for t in &tasks {
+            validate_kind(&t.kind)?;
+            if t.priority > 9 {
+                return Err(Error::InvalidPriority { priority: t.priority });
+            }
+            let delay_ms = u64::try_from(t.delay.as_millis())
+                .ok()
+                .filter(|ms| *ms < 100 * 365 * 24 * 3600 * 1000)
+                .ok_or(Error::InvalidDelay { delay: t.delay })?;
+            let (payload, enc) = codec::encode(&t.payload, cfg.compress_threshold, cfg.max_payload)?;
+            encoded.push((TaskId::generate(queue), t, payload, enc, delay_ms));
+        }
+        self.note_queue(queue).await?;
+        let k = self.qkeys(queue);
+        let mut pipe = redis::pipe();
+        for chunk in encoded.chunks(1000) {
+            let mut inv = SCRIPTS.enqueue.prepare_invoke();
+            inv.key(&k.ready).key(&k.delayed).key(&k.signal).key(&k.seq).key(&k.stats);
+            inv.arg(&k.task_prefix).arg(chunk.len());
+            for (id, t, payload, enc, delay_ms) in chunk {
+                inv.arg(id.as_str())
+                    .arg(&t.kind)
+                    .arg(payload.as_slice())
+                    .arg(*enc)
+                    .arg(t.priority)
+                    .arg(*delay_ms)
+                    .arg(opt(t.max_retries))
+                    .arg(opt(t.soft_limit.map(|d| d.as_millis())))
+                    .arg(opt(t.hard_limit.map(|d| d.as_millis())));
+            }
+            pipe.invoke_script(&inv);
+        }
+        let mut conn = self.connection();
+        if let Err(e) = pipe.query_async::<Vec<Value>>(&mut conn).await {
+            if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
+                return Err(e.into());
+            }
+            // First use on this server: load the script, then send the batch again.
+            SCRIPTS.enqueue.prepare_invoke().load_async(&mut conn).await?;
+            pipe.query_async::<Vec<Value>>(&mut conn).await?;
+        }
+        Ok(encoded.into_iter().map(|(id, ..)| id).collect())
+    }
+
+    /// Leases up to `n` tasks of `queue` to `worker` for the configured lease.
+    pub async fn fetch(&self, queue: &str, worker: &str, n: usize) -> Result<FetchBatch> {
+        let k = self.qkeys(queue);
+        let reply: Vec<Value> = SCRIPTS
+            .fetch
+            .key(&k.ready)
+            .key(&k.delayed)
+            .key(&k.leased)
+            .key(&k.seq)
+            .key(&k.signal)
+            .arg(&k.task_prefix)
+            .arg(n)
+            .arg(worker)
+            .arg(self.inner.cfg.lease.as_millis() as u64)
+            .invoke_async(&mut self.connection())
+            .await?;
+        parse_fetch(reply)
+    }
+
+    /// Records success. `Err(StaleLease)` when the lease is no longer ours.
+    pub async fn ack(&self, lease: &Lease, result: &Json) -> Result<()> {
+        let k = self.qkeys(lease.queue());
+        let ok: i64 = SCRIPTS
+            .ack
+            .key(k.task(lease.id.as_str()))
+            .key(&k.leased)
+            .key(&k.stats)
+            .arg(lease.id.as_str())
+            .arg(&lease.token)
+            .arg(serde_json::to_vec(result)?)
+            .arg(self.inner.cfg.result_ttl.as_millis() as u64)
+            .invoke_async(&mut self.connection())
+            .await?;
+        stale_unless(ok == 1, lease)
+    }
+
+    /// Ends an attempt that did not succeed. `Err(StaleLease)` when the lease is no longer ours.
+    pub async fn fail(&self, lease: &Lease, mode: FailMode, error: &str) -> Result<()> {
+        let k = self.qkeys(lease.queue());
+        let (name, delay) = match mode {
+            FailMode::Retry { delay } => ("retry", delay),
+            FailMode::Dead => ("dead", Duration::ZERO),
+            FailMode::Failed => ("failed", Duration::ZERO),
+            FailMode::Cancelled => ("cancelled", Duration::ZERO),
+        };
+        let cfg = &self.inner.cfg;
+        let ok: i64 = SCRIPTS
+            .fail
+            .key(k.task(lease.id.as_str()))
+            .key(&k.leased)
+            .key(&k.delayed)
+            .key(&k.dead)
+            .key(&k.stats)
+            .key(&k.stop)
+            .key(&k.signal)
+            .arg(lease.id.as_str())
+            .arg(&lease.token)
+            .arg(error)
+            .arg(name)
+            .arg(delay.as_millis() as u64)
+            .arg(cfg.result_ttl.as_millis() as u64)
+            .arg(cfg.dead_ttl.as_millis() as u64)
+            .arg(cfg.dead_cap)
+            .arg(&k.task_prefix)
+            .invoke_async(&mut self.connection())
+            .await?;
+        stale_unless(ok == 1, lease)
+    }
+
+    /// Hands a leased task back to the front of its queue without counting the attempt.
+    pub async fn release(&self, lease: &Lease) -> Result<()> {
+        let k = self.qkeys(lease.queue());
+        let ok: i64 = SCRIPTS
+            .release
+            .key(k.task(lease.id.as_str()))
+            .key(&k.leased)
+            .key(&k.ready)
+            .key(&k.signal)
+            .arg(lease.id.as_str())
+            .arg(&lease.token)
+            .invoke_async(&mut self.connection())
+            .await?;
+        stale_unless(ok == 1, lease)
+    }
+
+    /// Writes progress for a running task (fenced).
+    pub async fn progress(&self, lease: &Lease, progress: &Json) -> Result<()> {
+        let k = self.qkeys(lease.queue());
+        let ok: i64 = SCRIPTS
+            .progress
+            .key(k.task(lease.id.as_str()))
+            .arg(&lease.token)
+            .arg(serde_json::to_vec(progress)?)
+            .invoke_async(&mut self.connection())
+            .await?;
+        stale_unless(ok == 1, lease)
+    }
+
+    /// Renews the given leases of one queue; one script call for all of them.
+    pub async fn renew(&self, queue: &str, leases: &[Lease]) -> Result<Renewal> {
+        if leases.is_empty() {
+            return Ok(Renewal::default());
+        }
+        let k = self.qkeys(queue);
+        let mut inv = SCRIPTS.renew.prepare_invoke();
+        inv.key(&k.leased).key(&k.stop);
+        inv.arg(&k.task_prefix).arg(self.inner.cfg.lease.as_millis() as u64);
+        for l in leases {
+            inv.arg(l.id.as_str()).arg(&l.token);
+        }
+        let (lost, stop): (Vec<String>, Vec<String>) =
+            inv.invoke_async(&mut self.connection()).await?;
+        let parse = |v: Vec<String>| v.into_iter().filter_map(|s| s.parse().ok()).collect();
+        Ok(Renewal { lost: parse(lost), stop: parse(stop) })
+    }
+
+    /// Returns expired leases of `queue` to the queue, or dead-letters them once their retry
+    /// budget (`max_retries` per kind, else `default_max_retries`) is spent.
+    /// Returns (expired, requeued). Safe to call from many workers at once.
+    pub async fn reap(
+        &self,
+        queue: &str,
+        default_max_retries: u32,
+        max_retries: &HashMap<String, u32>,
+    ) -> Result<(u64, u64)> {
+        let k = self.qkeys(queue);
+        let cfg = &self.inner.cfg;
+        let limits = if max_retries.is_empty() { "{}".to_owned() } else { serde_json::to_string(max_retries)? };
+        let (expired, requeued): (u64, u64) = SCRIPTS
+            .reap
+            .key(&k.leased)
+            .key(&k.ready)
+            .key(&k.signal)
+            .key(&k.dead)
+            .key(&k.stats)
+            .arg(&k.task_prefix)
+            .arg(default_max_retries)
+            .arg(limits)
+            .arg(cfg.dead_ttl.as_millis() as u64)
+            .arg(cfg.dead_cap)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok((expired, requeued))
+    }
+
+    /// Blocks on `conn` (from [`Lanes::blocking_connection`]) until `queue` signals new work or
+    /// `timeout` passes. Returns true when woken by a signal.
+    pub async fn wait_for_work(
+        &self,
+        conn: &mut MultiplexedConnection,
+        queue: &str,
+        timeout: Duration,
+    ) -> Result<bool> {
+        let k = self.qkeys(queue);
+        let secs = timeout.as_secs_f64().max(0.01);
+        let popped: Option<(String, String)> =
+            redis::cmd("BLPOP").arg(&k.signal).arg(secs).query_async(conn).await?;
+        Ok(popped.is_some())
+    }
+
+    /// Cancels a waiting task for good, or asks a running one to stop.
+    pub async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
+        let k = self.qkeys(id.queue());
+        let out: String = SCRIPTS
+            .cancel
+            .key(k.task(id.as_str()))
+            .key(&k.ready)
+            .key(&k.delayed)
+            .key(&k.stop)
+            .key(&k.stats)
+            .arg(id.as_str())
+            .arg(self.inner.cfg.result_ttl.as_millis() as u64)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(match out.as_str() {
+            "cancelled" => CancelOutcome::Cancelled,
+            "stopping" => CancelOutcome::Stopping,
+            "missing" => CancelOutcome::NotFound,
+            other => TaskState::parse(other).map_or(CancelOutcome::NotFound, CancelOutcome::Finished),
+        })
+    }
+
+    /// Puts a dead-lettered task back on its queue with a fresh retry budget.
+    pub async fn requeue_dead(&self, id: &TaskId) -> Result<bool> {
+        let k = self.qkeys(id.queue());
+        let ok: i64 = SCRIPTS
+            .requeue_dead
+            .key(k.task(id.as_str()))
+            .key(&k.dead)
+            .key(&k.ready)
+            .key(&k.signal)
+            .arg(id.as_str())
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(ok == 1)
+    }
+
+    /// The task's current record, or `None` when it does not exist (or has expired).
+    pub async fn task(&self, id: &TaskId) -> Result<Option<TaskInfo>> {
+        let k = self.qkeys(id.queue());
+        let tkey = k.task(id.as_str());
+        let (fields, rank): (Vec<Option<Vec<u8>>>, Option<u64>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&tkey)
+            .arg(&INFO_FIELDS[..])
+            .cmd("ZRANK")
+            .arg(&k.ready)
+            .arg(id.as_str())
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(task_info(id.clone(), fields, rank))
+    }
+
+    /// Many tasks' records in one round trip (missing ones are skipped).
+    pub async fn tasks(&self, ids: &[TaskId]) -> Result<Vec<TaskInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET").arg(self.qkeys(id.queue()).task(id.as_str())).arg(&INFO_FIELDS[..]);
+        }
+        let rows: Vec<Vec<Option<Vec<u8>>>> = pipe.query_async(&mut self.connection()).await?;
+        Ok(ids.iter().zip(rows).filter_map(|(id, f)| task_info(id.clone(), f, None)).collect())
+    }
+
+    /// The newest dead-lettered tasks of a queue (at most `limit`).
+    pub async fn dead_letters(&self, queue: &str, limit: usize) -> Result<Vec<TaskInfo>> {
+        validate_queue(queue)?;
+        let k = self.qkeys(queue);
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&k.dead)
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .arg("REV")
+            .query_async(&mut self.connection())
+            .await?;
+        let ids: Vec<TaskId> = ids.into_iter().filter_map(|s| s.parse().ok()).collect();
+        self.tasks(&ids).await
+    }
+
+    /// Ids of the tasks currently leased on a queue.
+    pub async fn running(&self, queue: &str) -> Result<Vec<TaskId>> {
+        let k = self.qkeys(queue);
+        let ids: Vec<String> =
+            redis::cmd("ZRANGE").arg(&k.leased).arg(0).arg(-1).query_async(&mut self.connection()).await?;
+        Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    /// Every queue that has seen a task.
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.inner.keys.queues()).query_async(&mut self.connection()).await?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Depths and counters of one queue.
+    pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        validate_queue(queue)?;
+        let k = self.qkeys(queue);
+        let (queued, scheduled, running, dead, counters): (u64, u64, u64, u64, HashMap<String, u64>) =
+            redis::pipe()
+                .zcard(&k.ready)
+                .zcard(&k.delayed)
+                .zcard(&k.leased)
+                .zcard(&k.dead)
+                .hgetall(&k.stats)
+                .query_async(&mut self.connection())
+                .await?;
+        Ok(QueueStats { queue: queue.to_owned(), queued, scheduled, running, dead, counters })
+    }
+}
+
+fn opt(v: Option<impl ToString>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn stale_unless(ok: bool, lease: &Lease) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::StaleLease { id: lease.id.to_string() }) }
+}
+
+const INFO_FIELDS: [&str; 14] = [
+    "kind",
+    "state",
+    "attempts",
+    "prio",
+    "result",
+    "error",
+    "progress",
+    "worker",
+    "created",
+    "started",
+    "finished",
+    "run_at",
+    "stop_requested",
+    "enc",
+];
+
+fn task_info(id: TaskId, f: Vec<Option<Vec<u8>>>, rank: Option<u64>) -> Option<TaskInfo> {
+    let text = |i: usize| f.get(i).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
+    let json = |i: usize| f.get(i).cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+    let state = TaskState::parse(&text(1)?)?;
+    Some(TaskInfo {
+        queue: id.queue().to_owned(),
+        kind: text(0).unwrap_or_default(),
+        state,
+        attempts: num(2).unwrap_or(0) as u32,
+        priority: num(3).unwrap_or(0) as u8,
+        result: json(4),
+        error: text(5),
+        progress: json(6),
+        worker: text(7).filter(|_| state == TaskState::Running),
+        position: rank.filter(|_| state == TaskState::Queued),
+        created_at_ms: num(8).unwrap_or(0),
+        started_at_ms: num(9),
+        finished_at_ms: num(10),
+        run_at_ms: num(11).filter(|_| matches!(state, TaskState::Scheduled | TaskState::Retrying)),
+        stop_requested: text(12).is_some(),
+        id,
+    })
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.into_bytes(),
+        Value::Int(i) => i.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+fn text(v: Value) -> String {
+    String::from_utf8_lossy(&bytes(v)).into_owned()
+}
+
+fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
+    const FIELDS: usize = 10;
+    let malformed = || {
+        Error::Redis(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "malformed fetch reply",
+        )))
+    };
+    let mut it = reply.into_iter();
+    let now_ms = it.next().as_ref().and_then(int).ok_or_else(malformed)? as u64;
+    let next_due = it.next().as_ref().and_then(int).ok_or_else(malformed)?;
+    let rest: Vec<Value> = it.collect();
+    if rest.len() % FIELDS != 0 {
+        return Err(malformed());
+    }
+    let ms = |v: Value| text(v).parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+    let mut tasks = Vec::with_capacity(rest.len() / FIELDS);
+    let mut rest = rest.into_iter();
+    while let Some(id) = rest.next() {
+        let mut f: Vec<Value> = rest.by_ref().take(FIELDS - 1).collect();
+        let id = text(id);
+        let Ok(id) = id.parse::<TaskId>() else { continue };
+        let created = f.pop().map(text).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let hard = f.pop().and_then(ms);
+        let soft = f.pop().and_then(ms);
+        let max_retries = f.pop().map(text).and_then(|s| s.parse().ok());
+        let attempt = f.pop().as_ref().and_then(int).unwrap_or(1) as u32;
+        let encoding = f.pop().map(text).unwrap_or_default();
+        let payload = f.pop().map(bytes).unwrap_or_default();
+        let kind = f.pop().map(text).unwrap_or_default();
+        let token = f.pop().as_ref().and_then(int).unwrap_or(0).to_string();
+        tasks.push(Fetched {
+            lease: Lease { id, token },
+            kind,
+            payload,
+            encoding,
+            attempt,
+            max_retries,
+            soft_limit: soft,
+            hard_limit: hard,
+            created_at_ms: created,
+        });
+    }
+    Ok(FetchBatch { tasks, now_ms, next_due_ms: u64::try_from(next_due).ok() })
+}

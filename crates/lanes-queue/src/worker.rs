@@ -1,0 +1,650 @@
+//! The worker runtime: fetch for free slots, run handlers under time limits, renew leases,
+//! reap expired ones, publish the worker record, and shut down gracefully.
+//!
+//! One process runs one [`Worker`]. Its moving parts:
+//! - one fetcher per queue: waits for a free slot, leases up to that many tasks in one script
+//!   call, and blocks on the queue's signal list (no polling) when the queue is empty;
+//! - one task per leased task: waits for a run slot (prefetched tasks wait here as "reserved"),
+//!   runs the handler, then acks, retries, dead-letters or hands the task back;
+//! - one heartbeat loop: renews every held lease (one script call per queue), learns of stop
+//!   requests and lost leases, publishes the worker record, and reaps expired leases.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::client::{FailMode, Fetched, Lanes, Lease};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::handler::{CancelReason, Handler, TaskContext, TaskError};
+use crate::registry::{TaskSummary, WorkerInfo, WorkerStats, hostname, now_ms};
+use crate::retry::KindConfig;
+use crate::task::{TaskId, validate_queue};
+
+/// How long a stopped handler gets to return before it is dropped.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Most tasks leased in one fetch.
+const MAX_FETCH: usize = 128;
+
+/// Settings of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Display name (`--name`); the worker's id adds a random suffix so it is unique per process.
+    pub name: String,
+    /// Queues to consume, in no particular order (each gets its own fetcher).
+    pub queues: Vec<String>,
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// Extra tasks leased ahead of free slots (0: fetch only for free slots).
+    pub prefetch: usize,
+    /// Exit cleanly after starting this many tasks.
+    pub max_tasks: Option<u64>,
+    /// On shutdown, how long running tasks may take to finish before they are handed back.
+    pub grace: Duration,
+    /// How often leases are renewed and the worker record published.
+    pub heartbeat: Duration,
+    /// Longest an idle fetcher blocks before it looks again (delayed tasks wake it sooner).
+    pub idle_wait: Duration,
+    /// Settings for kinds registered without their own.
+    pub default_kind: KindConfig,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: format!("{}-{}", hostname(), std::process::id()),
+            queues: vec!["default".into()],
+            concurrency: 8,
+            prefetch: 0,
+            max_tasks: None,
+            grace: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(1),
+            idle_wait: Duration::from_secs(5),
+            default_kind: KindConfig::default(),
+        }
+    }
+}
+
+struct Kind {
+    handler: Arc<dyn Handler>,
+    cfg: KindConfig,
+}
+
+/// A worker process: register handlers by kind, then [`Worker::run`].
+pub struct Worker {
+    lanes: Lanes,
+    cfg: WorkerConfig,
+    kinds: HashMap<String, Kind>,
+    id: String,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("id", &self.id).field("queues", &self.cfg.queues).finish_non_exhaustive()
+    }
+}
+
+/// What a worker did, returned when it exits.
+pub type WorkerReport = WorkerStats;
+
+impl Worker {
+    pub fn new(lanes: Lanes, cfg: WorkerConfig) -> Self {
+        let id = format!("{}-{:08x}", cfg.name, fastrand::u32(..));
+        Self { lanes, cfg, kinds: HashMap::new(), id }
+    }
+
+    /// Registers the handler for a task kind, with its retry policy and time limits.
+    pub fn register(mut self, kind: impl Into<String>, cfg: KindConfig, handler: impl Handler) -> Self {
+        self.kinds.insert(kind.into(), Kind { handler: Arc::new(handler), cfg });
+        self
+    }
+
+    /// Registers a handler with the worker's default kind settings.
+    pub fn handle(self, kind: impl Into<String>, handler: impl Handler) -> Self {
+        let cfg = self.cfg.default_kind.clone();
+        self.register(kind, cfg, handler)
+    }
+
+    /// This process's unique worker id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `shutdown` fires (or `max_tasks` is reached), then drains: stops fetching, hands
+    /// back tasks not yet started, gives running ones `grace` to finish, hands back the rest.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<WorkerReport> {
+        for q in &self.cfg.queues {
+            validate_queue(q)?;
+        }
+        let concurrency = self.cfg.concurrency.max(1);
+        let sh = Arc::new(Shared {
+            lanes: self.lanes,
+            id: self.id,
+            started_at_ms: now_ms(),
+            kinds: self.kinds,
+            run_slots: Arc::new(Semaphore::new(concurrency)),
+            budget: self.cfg.max_tasks.map(AtomicU64::new),
+            held: Mutex::new(HashMap::new()),
+            stats: Counters::default(),
+            shutdown: shutdown.clone(),
+            stop_fetching: CancellationToken::new(),
+            abort_running: CancellationToken::new(),
+            cfg: WorkerConfig { concurrency, ..self.cfg },
+        });
+        sh.publish().await?;
+        info!(worker = %sh.id, queues = ?sh.cfg.queues, concurrency, prefetch = sh.cfg.prefetch, "worker started");
+
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(heartbeat_loop(sh.clone(), heartbeat_stop.clone()));
+        let tracker = TaskTracker::new();
+        let in_hand = Arc::new(Semaphore::new(concurrency + sh.cfg.prefetch));
+        let fetchers: Vec<_> = sh
+            .cfg
+            .queues
+            .iter()
+            .map(|q| tokio::spawn(fetch_loop(sh.clone(), q.clone(), in_hand.clone(), tracker.clone())))
+            .collect();
+
+        tokio::select! {
+            _ = shutdown.cancelled() => info!(worker = %sh.id, "shutdown requested: draining"),
+            _ = sh.stop_fetching.cancelled() => info!(worker = %sh.id, "task budget reached: draining"),
+        }
+        sh.stop_fetching.cancel();
+        for f in fetchers {
+            let _ = f.await;
+        }
+        tracker.close();
+        if !shutdown.is_cancelled() {
+            // Budget reached: let everything started finish, unless a shutdown arrives meanwhile.
+            tokio::select! {
+                _ = tracker.wait() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        if tokio::time::timeout(sh.cfg.grace, tracker.wait()).await.is_err() {
+            let left = tracker.len();
+            warn!(worker = %sh.id, tasks = left, grace = ?sh.cfg.grace, "grace period over: handing running tasks back");
+            sh.abort_running.cancel();
+            tracker.wait().await;
+        }
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+        if let Err(e) = sh.lanes.remove_worker(&sh.id).await {
+            warn!(worker = %sh.id, error = %e, "could not remove the worker record; it expires by itself");
+        }
+        let report = sh.stats.snapshot();
+        info!(worker = %sh.id, processed = report.processed, succeeded = report.succeeded, handed_back = report.handed_back, "worker stopped");
+        Ok(report)
+    }
+}
+
+struct Shared {
+    lanes: Lanes,
+    id: String,
+    cfg: WorkerConfig,
+    started_at_ms: u64,
+    kinds: HashMap<String, Kind>,
+    run_slots: Arc<Semaphore>,
+    /// Task starts left before `max_tasks` is reached.
+    budget: Option<AtomicU64>,
+    held: Mutex<HashMap<TaskId, Held>>,
+    stats: Counters,
+    /// The caller's shutdown signal.
+    shutdown: CancellationToken,
+    /// Fetchers stop (shutdown or budget reached).
+    stop_fetching: CancellationToken,
+    /// Grace is over: running handlers are dropped and their tasks handed back.
+    abort_running: CancellationToken,
+}
+
+struct Held {
+    lease: Lease,
+    kind: String,
+    attempt: u32,
+    since_ms: u64,
+    started: bool,
+    stop: CancellationToken,
+    lost: CancellationToken,
+}
+
+#[derive(Default)]
+struct Counters {
+    processed: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    cancelled: AtomicU64,
+    handed_back: AtomicU64,
+    stale: AtomicU64,
+}
+
+impl Counters {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WorkerStats {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        WorkerStats {
+            processed: g(&self.processed),
+            succeeded: g(&self.succeeded),
+            failed: g(&self.failed),
+            retried: g(&self.retried),
+            dead: g(&self.dead),
+            cancelled: g(&self.cancelled),
+            handed_back: g(&self.handed_back),
+            stale: g(&self.stale),
+        }
+    }
+}
+
+impl Shared {
+    /// Takes up to `n` task starts from the budget; returns how many were granted.
+    fn take_budget(&self, n: usize) -> usize {
+        let Some(budget) = &self.budget else { return n };
+        let mut granted = 0;
+        let _ = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            granted = left.min(n as u64);
+            Some(left - granted)
+        });
+        granted as usize
+    }
+
+    fn return_budget(&self, n: usize) {
+        if let Some(budget) = &self.budget {
+            budget.fetch_add(n as u64, Ordering::SeqCst);
+        }
+    }
+
+    fn held<T>(&self, f: impl FnOnce(&mut HashMap<TaskId, Held>) -> T) -> T {
+        let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut held)
+    }
+
+    fn info(&self) -> WorkerInfo {
+        let (mut active, mut reserved) = (Vec::new(), Vec::new());
+        self.held(|held| {
+            for h in held.values() {
+                let s = TaskSummary {
+                    id: h.lease.id.to_string(),
+                    kind: h.kind.clone(),
+                    attempt: h.attempt,
+                    since_ms: h.since_ms,
+                };
+                if h.started { active.push(s) } else { reserved.push(s) }
+            }
+        });
+        active.sort_by_key(|s| s.since_ms);
+        reserved.sort_by_key(|s| s.since_ms);
+        WorkerInfo {
+            id: self.id.clone(),
+            name: self.cfg.name.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            queues: self.cfg.queues.clone(),
+            concurrency: self.cfg.concurrency,
+            prefetch: self.cfg.prefetch,
+            state: if self.stop_fetching.is_cancelled() { "draining" } else { "running" }.into(),
+            started_at_ms: self.started_at_ms,
+            heartbeat_at_ms: now_ms(),
+            active,
+            reserved,
+            stats: self.stats.snapshot(),
+        }
+    }
+
+    async fn publish(&self) -> Result<()> {
+        let ttl = (self.cfg.heartbeat * 5).max(Duration::from_secs(10));
+        self.lanes.publish_worker(&self.info(), ttl).await
+    }
+
+    fn kind_cfg(&self, kind: &str) -> &KindConfig {
+        self.kinds.get(kind).map_or(&self.cfg.default_kind, |k| &k.cfg)
+    }
+}
+
+async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tracker: TaskTracker) {
+    let mut blocking = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = sh.stop_fetching.cancelled() => break,
+            p = in_hand.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_FETCH {
+            match in_hand.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let want = sh.take_budget(permits.len());
+        if want == 0 {
+            sh.stop_fetching.cancel();
+            break;
+        }
+        permits.truncate(want);
+        let batch = match sh.lanes.fetch(&queue, &sh.id, want).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                sh.return_budget(want);
+                drop(permits);
+                warn!(queue = %queue, error = %e, retry_in = ?backoff, "fetch failed");
+                tokio::select! {
+                    _ = sh.stop_fetching.cancelled() => break,
+                    _ = sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let got = batch.tasks.len();
+        sh.return_budget(want - got);
+        for (task, permit) in batch.tasks.into_iter().zip(permits.drain(..)) {
+            let stop = CancellationToken::new();
+            let lost = CancellationToken::new();
+            sh.held(|held| {
+                held.insert(
+                    task.lease.id.clone(),
+                    Held {
+                        lease: task.lease.clone(),
+                        kind: task.kind.clone(),
+                        attempt: task.attempt,
+                        since_ms: now_ms(),
+                        started: false,
+                        stop: stop.clone(),
+                        lost: lost.clone(),
+                    },
+                )
+            });
+            tracker.spawn(run_task(sh.clone(), task, permit, stop, lost));
+        }
+        drop(permits);
+        if got == want {
+            continue;
+        }
+        // The queue is drained: block until a task arrives, the next delayed one is due, or a while.
+        let wait = match batch.next_due_ms {
+            Some(due) => Duration::from_millis(due.saturating_sub(batch.now_ms)).min(sh.cfg.idle_wait),
+            None => sh.cfg.idle_wait,
+        };
+        if wait.is_zero() {
+            continue;
+        }
+        if blocking.is_none() {
+            blocking = sh.lanes.blocking_connection().await.ok();
+        }
+        let Some(conn) = blocking.as_mut() else {
+            tokio::select! {
+                _ = sh.stop_fetching.cancelled() => break,
+                _ = sleep(wait.min(Duration::from_millis(500))) => continue,
+            }
+        };
+        tokio::select! {
+            _ = sh.stop_fetching.cancelled() => break,
+            r = sh.lanes.wait_for_work(conn, &queue, wait) => if let Err(e) = r {
+                debug!(queue = %queue, error = %e, "blocking wait failed; reconnecting");
+                blocking = None;
+                sleep(Duration::from_millis(100)).await;
+            },
+        }
+    }
+}
+
+enum Outcome {
+    Done(Value),
+    Error(TaskError),
+    Panicked(String),
+    HardLimit(Duration),
+    /// The handler ignored a stop request for `STOP_GRACE`.
+    StopIgnored,
+    HandBack,
+    LeaseLost,
+}
+
+async fn run_task(
+    sh: Arc<Shared>,
+    task: Fetched,
+    in_hand: OwnedSemaphorePermit,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) {
+    let id = task.lease.id.clone();
+    let run_slot = tokio::select! {
+        biased;
+        _ = sh.shutdown.cancelled() => None,
+        p = sh.run_slots.clone().acquire_owned() => p.ok(),
+    };
+    let outcome = match run_slot {
+        None => Outcome::HandBack,
+        Some(_slot) => {
+            sh.held(|held| {
+                if let Some(h) = held.get_mut(&id) {
+                    h.started = true;
+                    h.since_ms = now_ms();
+                }
+            });
+            Counters::bump(&sh.stats.processed);
+            execute(&sh, &task, &stop, &lost).await
+        }
+    };
+    finish(&sh, &task, outcome, stop.is_cancelled()).await;
+    sh.held(|held| held.remove(&id));
+    drop(in_hand);
+}
+
+async fn execute(sh: &Shared, task: &Fetched, stop: &CancellationToken, lost: &CancellationToken) -> Outcome {
+    let Some(kind) = sh.kinds.get(&task.kind) else {
+        let mut known: Vec<_> = sh.kinds.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        return Outcome::Error(TaskError::permanent(format!(
+            "unknown task kind {:?} on queue {:?} (this worker handles: {})",
+            task.kind,
+            task.lease.queue(),
+            known.join(", ")
+        )));
+    };
+    let payload = match codec::decode(&task.payload, &task.encoding, sh.lanes.config().max_payload) {
+        Ok(p) => p,
+        Err(msg) => return Outcome::Error(TaskError::permanent(msg)),
+    };
+    let cancel = CancellationToken::new();
+    let reason = Arc::new(OnceLock::new());
+    let ctx = TaskContext {
+        id: task.lease.id.clone(),
+        queue: task.lease.queue().to_owned(),
+        kind: task.kind.clone(),
+        attempt: task.attempt,
+        max_retries: task.max_retries.unwrap_or(kind.cfg.retry.max_retries),
+        payload,
+        cancel: cancel.clone(),
+        reason: reason.clone(),
+        lanes: sh.lanes.clone(),
+        lease: task.lease.clone(),
+    };
+    let signal = |why: CancelReason| {
+        let _ = reason.set(why);
+        cancel.cancel();
+    };
+    let soft = task.soft_limit.or(kind.cfg.soft_limit);
+    let hard = task.hard_limit.or(kind.cfg.hard_limit);
+    let start = Instant::now();
+    let far = start + Duration::from_secs(100 * 365 * 24 * 3600);
+    let soft_at = soft.map_or(far, |d| start + d);
+    let hard_at = hard.map_or(far, |d| start + d);
+    let mut stop_at = far;
+    let mut handle = tokio::spawn(kind.handler.call(ctx));
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            r = &mut handle => break match r {
+                Ok(Ok(v)) => Outcome::Done(v),
+                Ok(Err(e)) => match (reason.get(), soft) {
+                    (Some(CancelReason::SoftTimeLimit), Some(limit)) => Outcome::Error(TaskError::Retry {
+                        message: format!("soft time limit of {limit:?} exceeded: {e}"),
+                        after: None,
+                    }),
+                    _ => Outcome::Error(e),
+                },
+                Err(join) => Outcome::Panicked(panic_message(join)),
+            },
+            _ = sh.abort_running.cancelled() => break Outcome::HandBack,
+            _ = lost.cancelled() => {
+                signal(CancelReason::LeaseLost);
+                break Outcome::LeaseLost;
+            }
+            _ = sleep_until(hard_at) => break Outcome::HardLimit(hard.unwrap_or_default()),
+            _ = sleep_until(soft_at), if !cancel.is_cancelled() => signal(CancelReason::SoftTimeLimit),
+            _ = stop.cancelled(), if stop_at == far => {
+                signal(CancelReason::Stopped);
+                stop_at = Instant::now() + STOP_GRACE;
+            }
+            _ = sleep_until(stop_at) => break Outcome::StopIgnored,
+        }
+    };
+    handle.abort();
+    outcome
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    if !join.is_panic() {
+        return "handler was aborted".into();
+    }
+    let payload = join.into_panic();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    format!("handler panicked: {msg}")
+}
+
+async fn finish(sh: &Shared, task: &Fetched, outcome: Outcome, stop_requested: bool) {
+    let lease = &task.lease;
+    let retry_or_dead = |message: String, after: Option<Duration>| {
+        let policy = sh.kind_cfg(&task.kind).retry;
+        let max = task.max_retries.unwrap_or(policy.max_retries);
+        if task.attempt <= max {
+            let delay = after.unwrap_or_else(|| policy.backoff(task.attempt));
+            (FailMode::Retry { delay }, message)
+        } else {
+            let n = task.attempt;
+            (FailMode::Dead, format!("gave up after {n} attempt{}: {message}", if n == 1 { "" } else { "s" }))
+        }
+    };
+    let (mode, message) = match outcome {
+        Outcome::Done(result) => {
+            return record(sh, lease, "ack", &sh.stats.succeeded, || sh.lanes.ack(lease, &result)).await;
+        }
+        Outcome::HandBack => {
+            return record(sh, lease, "hand back", &sh.stats.handed_back, || sh.lanes.release(lease)).await;
+        }
+        Outcome::LeaseLost => {
+            Counters::bump(&sh.stats.stale);
+            warn!(task_id = %lease.id, "lease lost while running: another worker owns this task now");
+            return;
+        }
+        Outcome::StopIgnored => (FailMode::Cancelled, "stopped on request; the handler did not return in time".to_owned()),
+        _ if stop_requested => (FailMode::Cancelled, "stopped on request".to_owned()),
+        Outcome::Error(TaskError::Permanent { message }) => (FailMode::Failed, message),
+        Outcome::Error(TaskError::Retry { message, after }) => retry_or_dead(message, after),
+        Outcome::Panicked(message) => retry_or_dead(message, None),
+        Outcome::HardLimit(limit) => retry_or_dead(format!("hard time limit of {limit:?} exceeded"), None),
+    };
+    let counter = match mode {
+        FailMode::Retry { .. } => &sh.stats.retried,
+        FailMode::Dead => &sh.stats.dead,
+        FailMode::Failed => &sh.stats.failed,
+        FailMode::Cancelled => &sh.stats.cancelled,
+    };
+    debug!(task_id = %lease.id, kind = %task.kind, attempt = task.attempt, ?mode, error = %message, "attempt did not succeed");
+    record(sh, lease, "fail", counter, || sh.lanes.fail(lease, mode, &message)).await;
+}
+
+/// Runs a fenced write, retrying while Redis is unreachable (the lease stays renewed meanwhile).
+async fn record<F, Fut>(sh: &Shared, lease: &Lease, what: &str, counter: &AtomicU64, write: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=8 {
+        match write().await {
+            Ok(()) => return Counters::bump(counter),
+            Err(Error::StaleLease { .. }) => {
+                Counters::bump(&sh.stats.stale);
+                warn!(task_id = %lease.id, write = what, "refused: the lease expired and the task moved on");
+                return;
+            }
+            Err(e) if attempt < 8 => {
+                debug!(task_id = %lease.id, write = what, error = %e, "write failed; retrying");
+                sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => warn!(task_id = %lease.id, write = what, error = %e, "write failed; the lease will expire and the task run again"),
+        }
+    }
+}
+
+async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(sh.cfg.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let default_max = sh.cfg.default_kind.retry.max_retries;
+    let limits: HashMap<String, u32> =
+        sh.kinds.iter().map(|(name, k)| (name.clone(), k.cfg.retry.max_retries)).collect();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let mut by_queue: HashMap<String, Vec<Lease>> = HashMap::new();
+        sh.held(|held| {
+            for h in held.values() {
+                by_queue.entry(h.lease.queue().to_owned()).or_default().push(h.lease.clone());
+            }
+        });
+        let renewals = futures::future::join_all(
+            by_queue.iter().map(|(q, leases)| sh.lanes.renew(q, leases)),
+        );
+        let reaps = futures::future::join_all(sh.cfg.queues.iter().map(|q| sh.lanes.reap(q, default_max, &limits)));
+        let (renewals, reaps, published) = tokio::join!(renewals, reaps, sh.publish());
+        for r in renewals {
+            match r {
+                Ok(r) => sh.held(|held| {
+                    for id in &r.lost {
+                        if let Some(h) = held.get(id) {
+                            h.lost.cancel();
+                        }
+                    }
+                    for id in &r.stop {
+                        if let Some(h) = held.get(id) {
+                            h.stop.cancel();
+                        }
+                    }
+                }),
+                Err(e) => warn!(worker = %sh.id, error = %e, "lease renewal failed"),
+            }
+        }
+        for (q, r) in sh.cfg.queues.iter().zip(reaps) {
+            match r {
+                Ok((0, _)) => {}
+                Ok((expired, requeued)) => info!(queue = %q, expired, requeued, "reaped expired leases"),
+                Err(e) => debug!(queue = %q, error = %e, "reap failed"),
+            }
+        }
+        if let Err(e) = published {
+            debug!(worker = %sh.id, error = %e, "publishing the worker record failed");
+        }
+    }
+}
