@@ -1,7 +1,7 @@
 -- Cancel a task: a waiting one is removed for good at once; a running one is asked to stop.
 -- KEYS: task, ready, delayed, stop, stats
 -- ARGV: id, result_ttl_ms
--- Returns 'cancelled', 'stopping', 'missing', or the final state it already had.
+-- Returns 'cancelled', 'stopping', 'missing', or 'done:<state>' when it had already finished.
 local tkey, ready, delayed, stop, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, ttl = ARGV[1], tonumber(ARGV[2])
 local state = redis.call('HGET', tkey, 'state')
@@ -18,4 +18,4 @@ elseif state == 'running' then
   redis.call('HSET', tkey, 'stop_requested', int(now_ms()))
   return 'stopping'
 end
-return state
+return 'done:' .. state

@@ -204,7 +204,8 @@ impl Lanes {
         self.inner.keys.queue(queue)
     }
 
-    async fn note_queue(&self, queue: &str) -> Result<()> {
+    /// Records a queue name so listings (`queues`, the dashboard) show it before its first task.
+    pub async fn note_queue(&self, queue: &str) -> Result<()> {
         let known = self.inner.known_queues.lock().map(|q| q.contains(queue)).unwrap_or(false);
         if !known {
             let _: () = redis::cmd("SADD")
@@ -452,7 +453,10 @@ impl Lanes {
             "cancelled" => CancelOutcome::Cancelled,
             "stopping" => CancelOutcome::Stopping,
             "missing" => CancelOutcome::NotFound,
-            other => TaskState::parse(other).map_or(CancelOutcome::NotFound, CancelOutcome::Finished),
+            other => other
+                .strip_prefix("done:")
+                .and_then(TaskState::parse)
+                .map_or(CancelOutcome::NotFound, CancelOutcome::Finished),
         })
     }
 

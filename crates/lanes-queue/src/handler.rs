@@ -135,8 +135,10 @@ impl TaskContext {
 
     /// The payload as a typed value; a mismatch is a permanent failure naming the problem.
     pub fn payload_as<T: DeserializeOwned>(&self) -> std::result::Result<T, TaskError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| {
-            TaskError::permanent(format!("payload does not fit task kind {:?}: {e}", self.kind))
+        serde_path_to_error::deserialize(&self.payload).map_err(|e| {
+            let at = e.path().to_string();
+            let at = if at == "." { String::new() } else { format!("{at}: ") };
+            TaskError::permanent(format!("payload does not fit task kind {:?}: {at}{}", self.kind, e.inner()))
         })
     }
 

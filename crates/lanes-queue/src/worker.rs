@@ -139,6 +139,9 @@ impl Worker {
             abort_running: CancellationToken::new(),
             cfg: WorkerConfig { concurrency, ..self.cfg },
         });
+        for q in &sh.cfg.queues {
+            sh.lanes.note_queue(q).await?;
+        }
         sh.publish().await?;
         info!(worker = %sh.id, queues = ?sh.cfg.queues, concurrency, prefetch = sh.cfg.prefetch, "worker started");
 
