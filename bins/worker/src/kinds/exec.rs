@@ -86,6 +86,7 @@ async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
     if let Some(dir) = &p.cwd {
         cmd.current_dir(dir);
     }
+    die_with_worker(&mut cmd);
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
@@ -122,6 +123,20 @@ async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
         let why = code.map_or_else(|| "killed by a signal".to_owned(), |c| format!("exited with {c}"));
         let last = stderr.lines().last().or_else(|| stdout.lines().last()).unwrap_or("");
         Err(TaskError::retry(format!("exec: {:?} {why}: {last}", p.cmd)))
+    }
+}
+
+/// The program is killed if the worker dies (SIGKILL, OOM): otherwise it would run on, orphaned,
+/// while the task's next attempt starts elsewhere.
+#[allow(unsafe_code)]
+fn die_with_worker(cmd: &mut Command) {
+    // SAFETY: runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }
 
