@@ -24,11 +24,14 @@ pub struct Submit {
 
 /// Enqueues `count` tasks (one round trip) and prints their ids, one per line.
 pub async fn submit(lanes: &Lanes, s: Submit) -> Result<i32> {
-    let payload: Value = serde_json::from_str(&s.payload).with_context(|| format!("--payload is not JSON: {}", s.payload))?;
+    let payload: Value = serde_json::from_str(&s.payload)
+        .with_context(|| format!("--payload is not JSON: {}", s.payload))?;
     if s.count == 0 {
         bail!("--count must be at least 1");
     }
-    let mut task = NewTask::new(s.kind, payload).priority(s.priority).delay(s.delay.unwrap_or_default());
+    let mut task = NewTask::new(s.kind, payload)
+        .priority(s.priority)
+        .delay(s.delay.unwrap_or_default());
     task.max_retries = s.max_retries;
     task.soft_limit = s.soft_limit;
     task.hard_limit = s.hard_limit;
@@ -49,7 +52,10 @@ pub async fn status(lanes: &Lanes, id: &str, wait: bool, timeout: Duration) -> R
     loop {
         let info = lanes.task(&id).await?;
         let Some(info) = info else {
-            println!("{}", json!({"id": id, "state": "missing", "message": "no such task (never existed, or expired)"}));
+            println!(
+                "{}",
+                json!({"id": id, "state": "missing", "message": "no such task (never existed, or expired)"})
+            );
             return Ok(2);
         };
         if !wait || info.state.is_final() || Instant::now() >= deadline {
@@ -85,7 +91,10 @@ pub async fn requeue(lanes: &Lanes, id: &str) -> Result<i32> {
         println!("{}", json!({"id": id, "result": "requeued"}));
         Ok(0)
     } else {
-        println!("{}", json!({"id": id, "result": "not in the dead-letter set"}));
+        println!(
+            "{}",
+            json!({"id": id, "result": "not in the dead-letter set"})
+        );
         Ok(1)
     }
 }
@@ -104,7 +113,12 @@ pub enum Inspect {
 }
 
 /// `inspect`: reads every worker's record and the queues, as a table or JSON.
-pub async fn inspect(lanes: &Lanes, what: Inspect, queues: Option<Vec<String>>, as_json: bool) -> Result<i32> {
+pub async fn inspect(
+    lanes: &Lanes,
+    what: Inspect,
+    queues: Option<Vec<String>>,
+    as_json: bool,
+) -> Result<i32> {
     let workers = lanes.workers().await?;
     let queues = match queues {
         Some(q) => q,
@@ -113,18 +127,39 @@ pub async fn inspect(lanes: &Lanes, what: Inspect, queues: Option<Vec<String>>, 
     let mut out = std::io::stdout().lock();
     match what {
         Inspect::Active | Inspect::Reserved => {
-            let pick = |w: &WorkerInfo| if what == Inspect::Active { w.active.clone() } else { w.reserved.clone() };
+            let pick = |w: &WorkerInfo| {
+                if what == Inspect::Active {
+                    w.active.clone()
+                } else {
+                    w.reserved.clone()
+                }
+            };
             if as_json {
-                let v: serde_json::Map<String, Value> =
-                    workers.iter().map(|w| (w.id.clone(), serde_json::to_value(pick(w)).unwrap_or_default())).collect();
+                let v: serde_json::Map<String, Value> = workers
+                    .iter()
+                    .map(|w| {
+                        (
+                            w.id.clone(),
+                            serde_json::to_value(pick(w)).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                writeln!(out, "{:<32} {:<48} {:<10} {:>7} {:>9}", "WORKER", "TASK", "KIND", "ATTEMPT", "FOR")?;
+                writeln!(
+                    out,
+                    "{:<32} {:<48} {:<10} {:>7} {:>9}",
+                    "WORKER", "TASK", "KIND", "ATTEMPT", "FOR"
+                )?;
                 let now = now_ms();
                 for w in &workers {
                     for t in pick(w) {
                         let secs = now.saturating_sub(t.since_ms) as f64 / 1000.0;
-                        writeln!(out, "{:<32} {:<48} {:<10} {:>7} {:>8.1}s", w.id, t.id, t.kind, t.attempt, secs)?;
+                        writeln!(
+                            out,
+                            "{:<32} {:<48} {:<10} {:>7} {:>8.1}s",
+                            w.id, t.id, t.kind, t.attempt, secs
+                        )?;
                     }
                 }
                 writeln!(out, "({} workers)", workers.len())?;
@@ -136,18 +171,60 @@ pub async fn inspect(lanes: &Lanes, what: Inspect, queues: Option<Vec<String>>, 
                 qs.push(lanes.queue_stats(q).await?);
             }
             if as_json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&json!({"workers": workers, "queues": qs}))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"workers": workers, "queues": qs}))?
+                )?;
             } else {
-                writeln!(out, "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}", "WORKER", "QUEUES", "ACTIVE", "CONC", "PROCESSED", "SUCCEEDED", "RETRIED", "DEAD", "STATE")?;
+                writeln!(
+                    out,
+                    "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
+                    "WORKER",
+                    "QUEUES",
+                    "ACTIVE",
+                    "CONC",
+                    "PROCESSED",
+                    "SUCCEEDED",
+                    "RETRIED",
+                    "DEAD",
+                    "STATE"
+                )?;
                 for w in &workers {
                     let s = &w.stats;
-                    writeln!(out, "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}", w.id, w.queues.join(","), w.active.len(), w.concurrency, s.processed, s.succeeded, s.retried, s.dead + s.failed, w.state)?;
+                    writeln!(
+                        out,
+                        "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
+                        w.id,
+                        w.queues.join(","),
+                        w.active.len(),
+                        w.concurrency,
+                        s.processed,
+                        s.succeeded,
+                        s.retried,
+                        s.dead + s.failed,
+                        w.state
+                    )?;
                 }
                 writeln!(out)?;
-                writeln!(out, "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}", "QUEUE", "QUEUED", "SCHEDULED", "RUNNING", "DEAD", "ENQUEUED", "SUCCEEDED")?;
+                writeln!(
+                    out,
+                    "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
+                    "QUEUE", "QUEUED", "SCHEDULED", "RUNNING", "DEAD", "ENQUEUED", "SUCCEEDED"
+                )?;
                 for q in &qs {
                     let c = |k: &str| q.counters.get(k).copied().unwrap_or(0);
-                    writeln!(out, "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}", q.queue, q.queued, q.scheduled, q.running, q.dead, c("enqueued"), c("succeeded"))?;
+                    writeln!(
+                        out,
+                        "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
+                        q.queue,
+                        q.queued,
+                        q.scheduled,
+                        q.running,
+                        q.dead,
+                        c("enqueued"),
+                        c("succeeded")
+                    )?;
                 }
             }
         }
@@ -159,9 +236,21 @@ pub async fn inspect(lanes: &Lanes, what: Inspect, queues: Option<Vec<String>>, 
             if as_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
             } else {
-                writeln!(out, "{:<48} {:<10} {:<7} {:>8}  ERROR", "TASK", "KIND", "STATE", "ATTEMPTS")?;
+                writeln!(
+                    out,
+                    "{:<48} {:<10} {:<7} {:>8}  ERROR",
+                    "TASK", "KIND", "STATE", "ATTEMPTS"
+                )?;
                 for t in &all {
-                    writeln!(out, "{:<48} {:<10} {:<7} {:>8}  {}", t.id, t.kind, t.state, t.attempts, t.error.as_deref().unwrap_or(""))?;
+                    writeln!(
+                        out,
+                        "{:<48} {:<10} {:<7} {:>8}  {}",
+                        t.id,
+                        t.kind,
+                        t.state,
+                        t.attempts,
+                        t.error.as_deref().unwrap_or("")
+                    )?;
                 }
             }
         }
@@ -170,5 +259,8 @@ pub async fn inspect(lanes: &Lanes, what: Inspect, queues: Option<Vec<String>>, 
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -13,7 +13,12 @@ use lanes_queue::{KindConfig, Lanes, Worker, WorkerConfig};
 pub use kinds::exec::ExecPolicy;
 
 /// A worker with every built-in kind registered under `kind_cfg`.
-pub fn builtin_worker(lanes: Lanes, cfg: WorkerConfig, kind_cfg: KindConfig, exec: ExecPolicy) -> Worker {
+pub fn builtin_worker(
+    lanes: Lanes,
+    cfg: WorkerConfig,
+    kind_cfg: KindConfig,
+    exec: ExecPolicy,
+) -> Worker {
     let http = reqwest::Client::builder()
         .user_agent(concat!("lanes-worker/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(10))

@@ -92,17 +92,43 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     match args.command {
         None => {
             let cfg = args.worker.config("default")?;
-            let exec = worker::ExecPolicy { allow: args.exec_allow };
+            let exec = worker::ExecPolicy {
+                allow: args.exec_allow,
+            };
             let w = worker::builtin_worker(lanes, cfg, args.worker.kind_config(), exec);
             w.run(lanes_cli::shutdown_on_signals()).await?;
             Ok(0)
         }
-        Some(Command::Submit { queue, kind, payload, delay, priority, count, max_retries, soft_limit, hard_limit }) => {
-            let s = Submit { queue, kind, payload, delay, priority, count, max_retries, soft_limit, hard_limit };
+        Some(Command::Submit {
+            queue,
+            kind,
+            payload,
+            delay,
+            priority,
+            count,
+            max_retries,
+            soft_limit,
+            hard_limit,
+        }) => {
+            let s = Submit {
+                queue,
+                kind,
+                payload,
+                delay,
+                priority,
+                count,
+                max_retries,
+                soft_limit,
+                hard_limit,
+            };
             commands::submit(&lanes, s).await
         }
-        Some(Command::Status { id, wait, timeout }) => commands::status(&lanes, &id, wait, timeout).await,
-        Some(Command::Inspect { what, queues, json }) => commands::inspect(&lanes, what, queues, json).await,
+        Some(Command::Status { id, wait, timeout }) => {
+            commands::status(&lanes, &id, wait, timeout).await
+        }
+        Some(Command::Inspect { what, queues, json }) => {
+            commands::inspect(&lanes, what, queues, json).await
+        }
         Some(Command::Cancel { id }) => commands::cancel(&lanes, &id).await,
         Some(Command::Requeue { id }) => commands::requeue(&lanes, &id).await,
     }

@@ -14,7 +14,13 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
     /// Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, redis+unix:///path.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/",
+        global = true,
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of every Redis key; processes that work together must agree on it.
     #[arg(long, env = "LANES_PREFIX", default_value = "lanes", global = true)]
@@ -103,7 +109,10 @@ pub struct WorkerArgs {
 impl WorkerArgs {
     /// The worker configuration, with `default_queue` when `--queues` was not given.
     pub fn config(&self, default_queue: &str) -> anyhow::Result<WorkerConfig> {
-        let queues = self.queues.clone().unwrap_or_else(|| vec![default_queue.to_owned()]);
+        let queues = self
+            .queues
+            .clone()
+            .unwrap_or_else(|| vec![default_queue.to_owned()]);
         for q in &queues {
             lanes_queue::task::validate_queue(q)?;
         }
@@ -124,7 +133,11 @@ impl WorkerArgs {
     /// Retry policy and time limits from the flags.
     pub fn kind_config(&self) -> KindConfig {
         KindConfig {
-            retry: RetryPolicy { max_retries: self.max_retries, base: self.retry_base, cap: self.retry_cap },
+            retry: RetryPolicy {
+                max_retries: self.max_retries,
+                base: self.retry_base,
+                cap: self.retry_cap,
+            },
             soft_limit: self.soft_limit,
             hard_limit: self.hard_limit,
         }
@@ -135,7 +148,9 @@ impl WorkerArgs {
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),
@@ -171,16 +186,24 @@ pub fn shutdown_on_signals() -> CancellationToken {
 /// Parses `1.5` (seconds), `500ms`, `30s`, `5m`, `2h`, `1d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (examples: 30s, 500ms, 5m, 1.5)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 30s, 500ms, 5m, 1.5)"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        other => return Err(format!("unknown duration unit {other:?} in {s:?} (use ms, s, m, h, d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {s:?} (use ms, s, m, h, d)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -201,7 +224,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("redis://:hunter2@db:6379/0"), "redis://***@db:6379/0");
+        assert_eq!(
+            redact("redis://:hunter2@db:6379/0"),
+            "redis://***@db:6379/0"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
     }
 }

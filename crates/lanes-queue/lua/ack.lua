@@ -1,14 +1,24 @@
--- Record success for a lease, if its fencing token is still current.
--- KEYS: task, leased, stats
--- ARGV: id, token, result, result_ttl_ms
+-- Record success for a lease, if its fencing token is still current; optionally lease the
+-- worker's next task in the same call (one round trip per task on a busy queue).
+-- KEYS: task, leased, stats, ready, delayed, seq, signal
+-- ARGV: id, token, result, result_ttl_ms, task key prefix, n to fetch (0 = none), worker id, lease_ms
+-- Returns {0} when the token is stale, else {1, now, next_due_ms or -1, then 10 fields per leased task}.
 local tkey, leased, stats = KEYS[1], KEYS[2], KEYS[3]
+local ready, delayed, seq, signal = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, token, result, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local f = redis.call('HMGET', tkey, 'token', 'state')
-if f[1] ~= token or f[2] ~= 'running' then return 0 end
+local prefix, n, worker, lease_ms = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local f = redis.call('HMGET', tkey, 'token', 'state', 'error')
+if f[1] ~= token or f[2] ~= 'running' then return {0} end
 local now = now_ms()
 redis.call('ZREM', leased, id)
 redis.call('HSET', tkey, 'state', 'succeeded', 'result', result, 'finished', int(now), 'token', '')
-redis.call('HDEL', tkey, 'error')
+if f[3] then redis.call('HDEL', tkey, 'error') end
 redis.call('PEXPIRE', tkey, ttl)
 redis.call('HINCRBY', stats, 'succeeded', 1)
-return 1
+local out = {now, -1}
+if n > 0 then
+  promote_due(ready, delayed, prefix, now)
+  lease_tasks(ready, delayed, leased, seq, signal, prefix, n, worker, lease_ms, now, out, false)
+end
+table.insert(out, 1, 1)
+return out

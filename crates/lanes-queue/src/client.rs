@@ -154,7 +154,9 @@ struct Inner {
 
 impl std::fmt::Debug for Lanes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lanes").field("prefix", &self.inner.cfg.prefix).finish_non_exhaustive()
+        f.debug_struct("Lanes")
+            .field("prefix", &self.inner.cfg.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +199,11 @@ impl Lanes {
         let cfg = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        Ok(self.inner.client.get_multiplexed_async_connection_with_config(&cfg).await?)
+        Ok(self
+            .inner
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?)
     }
 
     fn qkeys(&self, queue: &str) -> QueueKeys {
@@ -206,7 +212,12 @@ impl Lanes {
 
     /// Records a queue name so listings (`queues`, the dashboard) show it before its first task.
     pub async fn note_queue(&self, queue: &str) -> Result<()> {
-        let known = self.inner.known_queues.lock().map(|q| q.contains(queue)).unwrap_or(false);
+        let known = self
+            .inner
+            .known_queues
+            .lock()
+            .map(|q| q.contains(queue))
+            .unwrap_or(false);
         if !known {
             let _: () = redis::cmd("SADD")
                 .arg(self.inner.keys.queues())
@@ -234,13 +245,16 @@ impl Lanes {
         for t in &tasks {
             validate_kind(&t.kind)?;
             if t.priority > 9 {
-                return Err(Error::InvalidPriority { priority: t.priority });
+                return Err(Error::InvalidPriority {
+                    priority: t.priority,
+                });
             }
             let delay_ms = u64::try_from(t.delay.as_millis())
                 .ok()
                 .filter(|ms| *ms < 100 * 365 * 24 * 3600 * 1000)
                 .ok_or(Error::InvalidDelay { delay: t.delay })?;
-            let (payload, enc) = codec::encode(&t.payload, cfg.compress_threshold, cfg.max_payload)?;
+            let (payload, enc) =
+                codec::encode(&t.payload, cfg.compress_threshold, cfg.max_payload)?;
             encoded.push((TaskId::generate(queue), t, payload, enc, delay_ms));
         }
         self.note_queue(queue).await?;
@@ -248,7 +262,11 @@ impl Lanes {
         let mut pipe = redis::pipe();
         for chunk in encoded.chunks(1000) {
             let mut inv = SCRIPTS.enqueue.prepare_invoke();
-            inv.key(&k.ready).key(&k.delayed).key(&k.signal).key(&k.seq).key(&k.stats);
+            inv.key(&k.ready)
+                .key(&k.delayed)
+                .key(&k.signal)
+                .key(&k.seq)
+                .key(&k.stats);
             inv.arg(&k.task_prefix).arg(chunk.len());
             for (id, t, payload, enc, delay_ms) in chunk {
                 inv.arg(id.as_str())
@@ -269,7 +287,11 @@ impl Lanes {
                 return Err(e.into());
             }
             // First use on this server: load the script, then send the batch again.
-            SCRIPTS.enqueue.prepare_invoke().load_async(&mut conn).await?;
+            SCRIPTS
+                .enqueue
+                .prepare_invoke()
+                .load_async(&mut conn)
+                .await?;
             pipe.query_async::<Vec<Value>>(&mut conn).await?;
         }
         Ok(encoded.into_iter().map(|(id, ..)| id).collect())
@@ -296,19 +318,42 @@ impl Lanes {
 
     /// Records success. `Err(StaleLease)` when the lease is no longer ours.
     pub async fn ack(&self, lease: &Lease, result: &Json) -> Result<()> {
+        self.ack_and_fetch(lease, result, "", 0).await.map(drop)
+    }
+
+    /// Records success and, in the same script call, leases up to `n` more tasks of the same
+    /// queue to `worker`: one round trip per task while a queue is busy.
+    pub async fn ack_and_fetch(
+        &self,
+        lease: &Lease,
+        result: &Json,
+        worker: &str,
+        n: usize,
+    ) -> Result<FetchBatch> {
         let k = self.qkeys(lease.queue());
-        let ok: i64 = SCRIPTS
+        let mut reply: Vec<Value> = SCRIPTS
             .ack
             .key(k.task(lease.id.as_str()))
             .key(&k.leased)
             .key(&k.stats)
+            .key(&k.ready)
+            .key(&k.delayed)
+            .key(&k.seq)
+            .key(&k.signal)
             .arg(lease.id.as_str())
             .arg(&lease.token)
             .arg(serde_json::to_vec(result)?)
             .arg(self.inner.cfg.result_ttl.as_millis() as u64)
+            .arg(&k.task_prefix)
+            .arg(n)
+            .arg(worker)
+            .arg(self.inner.cfg.lease.as_millis() as u64)
             .invoke_async(&mut self.connection())
             .await?;
-        stale_unless(ok == 1, lease)
+        let ok = reply.first().and_then(int) == Some(1);
+        stale_unless(ok, lease)?;
+        reply.remove(0);
+        parse_fetch(reply)
     }
 
     /// Ends an attempt that did not succeed. `Err(StaleLease)` when the lease is no longer ours.
@@ -381,14 +426,18 @@ impl Lanes {
         let k = self.qkeys(queue);
         let mut inv = SCRIPTS.renew.prepare_invoke();
         inv.key(&k.leased).key(&k.stop);
-        inv.arg(&k.task_prefix).arg(self.inner.cfg.lease.as_millis() as u64);
+        inv.arg(&k.task_prefix)
+            .arg(self.inner.cfg.lease.as_millis() as u64);
         for l in leases {
             inv.arg(l.id.as_str()).arg(&l.token);
         }
         let (lost, stop): (Vec<String>, Vec<String>) =
             inv.invoke_async(&mut self.connection()).await?;
         let parse = |v: Vec<String>| v.into_iter().filter_map(|s| s.parse().ok()).collect();
-        Ok(Renewal { lost: parse(lost), stop: parse(stop) })
+        Ok(Renewal {
+            lost: parse(lost),
+            stop: parse(stop),
+        })
     }
 
     /// Returns expired leases of `queue` to the queue, or dead-letters them once their retry
@@ -402,7 +451,11 @@ impl Lanes {
     ) -> Result<(u64, u64)> {
         let k = self.qkeys(queue);
         let cfg = &self.inner.cfg;
-        let limits = if max_retries.is_empty() { "{}".to_owned() } else { serde_json::to_string(max_retries)? };
+        let limits = if max_retries.is_empty() {
+            "{}".to_owned()
+        } else {
+            serde_json::to_string(max_retries)?
+        };
         let (expired, requeued): (u64, u64) = SCRIPTS
             .reap
             .key(&k.leased)
@@ -430,8 +483,11 @@ impl Lanes {
     ) -> Result<bool> {
         let k = self.qkeys(queue);
         let secs = timeout.as_secs_f64().max(0.01);
-        let popped: Option<(String, String)> =
-            redis::cmd("BLPOP").arg(&k.signal).arg(secs).query_async(conn).await?;
+        let popped: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(&k.signal)
+            .arg(secs)
+            .query_async(conn)
+            .await?;
         Ok(popped.is_some())
     }
 
@@ -498,10 +554,16 @@ impl Lanes {
         }
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.cmd("HMGET").arg(self.qkeys(id.queue()).task(id.as_str())).arg(&INFO_FIELDS[..]);
+            pipe.cmd("HMGET")
+                .arg(self.qkeys(id.queue()).task(id.as_str()))
+                .arg(&INFO_FIELDS[..]);
         }
         let rows: Vec<Vec<Option<Vec<u8>>>> = pipe.query_async(&mut self.connection()).await?;
-        Ok(ids.iter().zip(rows).filter_map(|(id, f)| task_info(id.clone(), f, None)).collect())
+        Ok(ids
+            .iter()
+            .zip(rows)
+            .filter_map(|(id, f)| task_info(id.clone(), f, None))
+            .collect())
     }
 
     /// The newest dead-lettered tasks of a queue (at most `limit`).
@@ -522,15 +584,21 @@ impl Lanes {
     /// Ids of the tasks currently leased on a queue.
     pub async fn running(&self, queue: &str) -> Result<Vec<TaskId>> {
         let k = self.qkeys(queue);
-        let ids: Vec<String> =
-            redis::cmd("ZRANGE").arg(&k.leased).arg(0).arg(-1).query_async(&mut self.connection()).await?;
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&k.leased)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.connection())
+            .await?;
         Ok(ids.into_iter().filter_map(|s| s.parse().ok()).collect())
     }
 
     /// Every queue that has seen a task.
     pub async fn queues(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> =
-            redis::cmd("SMEMBERS").arg(self.inner.keys.queues()).query_async(&mut self.connection()).await?;
+        let mut names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.inner.keys.queues())
+            .query_async(&mut self.connection())
+            .await?;
         names.sort();
         Ok(names)
     }
@@ -539,16 +607,28 @@ impl Lanes {
     pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         validate_queue(queue)?;
         let k = self.qkeys(queue);
-        let (queued, scheduled, running, dead, counters): (u64, u64, u64, u64, HashMap<String, u64>) =
-            redis::pipe()
-                .zcard(&k.ready)
-                .zcard(&k.delayed)
-                .zcard(&k.leased)
-                .zcard(&k.dead)
-                .hgetall(&k.stats)
-                .query_async(&mut self.connection())
-                .await?;
-        Ok(QueueStats { queue: queue.to_owned(), queued, scheduled, running, dead, counters })
+        let (queued, scheduled, running, dead, counters): (
+            u64,
+            u64,
+            u64,
+            u64,
+            HashMap<String, u64>,
+        ) = redis::pipe()
+            .zcard(&k.ready)
+            .zcard(&k.delayed)
+            .zcard(&k.leased)
+            .zcard(&k.dead)
+            .hgetall(&k.stats)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(QueueStats {
+            queue: queue.to_owned(),
+            queued,
+            scheduled,
+            running,
+            dead,
+            counters,
+        })
     }
 }
 
@@ -557,7 +637,13 @@ fn opt(v: Option<impl ToString>) -> String {
 }
 
 fn stale_unless(ok: bool, lease: &Lease) -> Result<()> {
-    if ok { Ok(()) } else { Err(Error::StaleLease { id: lease.id.to_string() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::StaleLease {
+            id: lease.id.to_string(),
+        })
+    }
 }
 
 const INFO_FIELDS: [&str; 14] = [
@@ -578,9 +664,19 @@ const INFO_FIELDS: [&str; 14] = [
 ];
 
 fn task_info(id: TaskId, f: Vec<Option<Vec<u8>>>, rank: Option<u64>) -> Option<TaskInfo> {
-    let text = |i: usize| f.get(i).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let text = |i: usize| {
+        f.get(i)
+            .cloned()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
-    let json = |i: usize| f.get(i).cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+    let json = |i: usize| {
+        f.get(i)
+            .cloned()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    };
     let state = TaskState::parse(&text(1)?)?;
     Some(TaskInfo {
         queue: id.queue().to_owned(),
@@ -636,16 +732,24 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
     let now_ms = it.next().as_ref().and_then(int).ok_or_else(malformed)? as u64;
     let next_due = it.next().as_ref().and_then(int).ok_or_else(malformed)?;
     let rest: Vec<Value> = it.collect();
-    if rest.len() % FIELDS != 0 {
+    if !rest.len().is_multiple_of(FIELDS) {
         return Err(malformed());
     }
-    let ms = |v: Value| text(v).parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+    let ms = |v: Value| {
+        text(v)
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+    };
     let mut tasks = Vec::with_capacity(rest.len() / FIELDS);
     let mut rest = rest.into_iter();
     while let Some(id) = rest.next() {
         let mut f: Vec<Value> = rest.by_ref().take(FIELDS - 1).collect();
         let id = text(id);
-        let Ok(id) = id.parse::<TaskId>() else { continue };
+        let Ok(id) = id.parse::<TaskId>() else {
+            continue;
+        };
         let created = f.pop().map(text).and_then(|s| s.parse().ok()).unwrap_or(0);
         let hard = f.pop().and_then(ms);
         let soft = f.pop().and_then(ms);
@@ -667,5 +771,9 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
             created_at_ms: created,
         });
     }
-    Ok(FetchBatch { tasks, now_ms, next_due_ms: u64::try_from(next_due).ok() })
+    Ok(FetchBatch {
+        tasks,
+        now_ms,
+        next_due_ms: u64::try_from(next_due).ok(),
+    })
 }

@@ -16,7 +16,10 @@ pub const GZIP: &str = "gz";
 pub fn encode(payload: &Value, threshold: usize, limit: usize) -> Result<(Vec<u8>, &'static str)> {
     let json = serde_json::to_vec(payload)?;
     if json.len() > limit {
-        return Err(Error::PayloadTooLarge { size: json.len(), limit });
+        return Err(Error::PayloadTooLarge {
+            size: json.len(),
+            limit,
+        });
     }
     if json.len() < threshold {
         return Ok((json, ""));
@@ -74,9 +77,24 @@ mod tests {
     #[test]
     fn oversized_and_corrupt_payloads_are_clear_errors() {
         let big = json!("x".repeat(100));
-        assert!(matches!(encode(&big, 1024, 50), Err(Error::PayloadTooLarge { .. })));
-        assert!(decode(b"\x1f\x8bnot gzip", GZIP, 1024).unwrap_err().contains("decompress"));
-        assert!(decode(b"{not json", "", 1024).unwrap_err().contains("not valid JSON"));
-        assert!(decode(b"{}", "zstd", 1024).unwrap_err().contains("unknown encoding"));
+        assert!(matches!(
+            encode(&big, 1024, 50),
+            Err(Error::PayloadTooLarge { .. })
+        ));
+        assert!(
+            decode(b"\x1f\x8bnot gzip", GZIP, 1024)
+                .unwrap_err()
+                .contains("decompress")
+        );
+        assert!(
+            decode(b"{not json", "", 1024)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            decode(b"{}", "zstd", 1024)
+                .unwrap_err()
+                .contains("unknown encoding")
+        );
     }
 }

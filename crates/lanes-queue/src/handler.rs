@@ -19,22 +19,33 @@ use crate::task::TaskId;
 #[derive(Debug)]
 pub enum TaskError {
     /// Try again (after `after`, or the kind's backoff), while the retry budget lasts.
-    Retry { message: String, after: Option<Duration> },
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
     /// Never retry: the input is bad or the failure is final. The task is dead-lettered as `failed`.
     Permanent { message: String },
 }
 
 impl TaskError {
     pub fn retry(message: impl Into<String>) -> Self {
-        Self::Retry { message: message.into(), after: None }
+        Self::Retry {
+            message: message.into(),
+            after: None,
+        }
     }
 
     pub fn retry_after(message: impl Into<String>, after: Duration) -> Self {
-        Self::Retry { message: message.into(), after: Some(after) }
+        Self::Retry {
+            message: message.into(),
+            after: Some(after),
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self::Permanent { message: message.into() }
+        Self::Permanent {
+            message: message.into(),
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -137,8 +148,16 @@ impl TaskContext {
     pub fn payload_as<T: DeserializeOwned>(&self) -> std::result::Result<T, TaskError> {
         serde_path_to_error::deserialize(&self.payload).map_err(|e| {
             let at = e.path().to_string();
-            let at = if at == "." { String::new() } else { format!("{at}: ") };
-            TaskError::permanent(format!("payload does not fit task kind {:?}: {at}{}", self.kind, e.inner()))
+            let at = if at == "." {
+                String::new()
+            } else {
+                format!("{at}: ")
+            };
+            TaskError::permanent(format!(
+                "payload does not fit task kind {:?}: {at}{}",
+                self.kind,
+                e.inner()
+            ))
         })
     }
 

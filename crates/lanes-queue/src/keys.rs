@@ -47,7 +47,9 @@ impl QueueKeys {
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -89,7 +91,9 @@ mod tests {
     #[test]
     fn queue_keys_share_one_hash_tag() {
         let k = Keys::new("lanes").queue("photos");
-        for key in [&k.ready, &k.delayed, &k.leased, &k.dead, &k.stop, &k.signal, &k.seq, &k.stats] {
+        for key in [
+            &k.ready, &k.delayed, &k.leased, &k.dead, &k.stop, &k.signal, &k.seq, &k.stats,
+        ] {
             assert!(key.starts_with("lanes:{photos}:"), "{key}");
         }
         assert_eq!(k.task("photos.abc"), "lanes:{photos}:t:photos.abc");

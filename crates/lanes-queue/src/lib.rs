@@ -28,7 +28,9 @@ mod scripts;
 pub mod task;
 pub mod worker;
 
-pub use client::{CancelOutcome, Config, FailMode, FetchBatch, Fetched, Lanes, Lease, QueueStats, Renewal};
+pub use client::{
+    CancelOutcome, Config, FailMode, FetchBatch, Fetched, Lanes, Lease, QueueStats, Renewal,
+};
 pub use error::{Error, Result};
 pub use handler::{CancelReason, Handler, TaskContext, TaskError, TaskResult};
 pub use registry::{TaskSummary, WorkerInfo, WorkerStats};

@@ -54,7 +54,10 @@ pub struct WorkerInfo {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// This machine's host name, for worker records.
@@ -107,13 +110,19 @@ impl Lanes {
     /// goodbye expire with their TTL and are pruned from the index here.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
         let mut conn = self.connection();
-        let ids: Vec<String> =
-            redis::cmd("ZRANGE").arg(self.keys().workers()).arg(0).arg(-1).arg("REV").query_async(&mut conn).await?;
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys().workers())
+            .arg(0)
+            .arg(-1)
+            .arg("REV")
+            .query_async(&mut conn)
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| self.keys().worker(id)).collect();
-        let records: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        let records: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (id, rec) in ids.into_iter().zip(records) {
@@ -123,7 +132,11 @@ impl Lanes {
             }
         }
         if !gone.is_empty() {
-            let _: () = redis::cmd("ZREM").arg(self.keys().workers()).arg(gone).query_async(&mut conn).await?;
+            let _: () = redis::cmd("ZREM")
+                .arg(self.keys().workers())
+                .arg(gone)
+                .query_async(&mut conn)
+                .await?;
         }
         Ok(out)
     }

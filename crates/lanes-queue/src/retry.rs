@@ -15,7 +15,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 3, base: Duration::from_secs(1), cap: Duration::from_secs(300) }
+        Self {
+            max_retries: 3,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300),
+        }
     }
 }
 
@@ -69,7 +73,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_exponentially_within_the_cap() {
-        let p = RetryPolicy { max_retries: 10, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
         for attempt in 1..=12u32 {
             let ceiling = Duration::from_millis(100 * (1u64 << (attempt - 1).min(20))).min(p.cap);
             for _ in 0..200 {

@@ -66,13 +66,27 @@ impl fmt::Display for TaskId {
 pub fn validate_queue(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(Error::InvalidQueue { name: name.to_owned() }) }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidQueue {
+            name: name.to_owned(),
+        })
+    }
 }
 
 pub(crate) fn validate_kind(kind: &str) -> Result<()> {
     let ok = !kind.is_empty() && kind.len() <= 128 && kind.chars().all(|c| !c.is_control());
-    if ok { Ok(()) } else { Err(Error::InvalidKind { kind: kind.to_owned() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidKind {
+            kind: kind.to_owned(),
+        })
+    }
 }
 
 /// Where a task is in its life.
@@ -127,7 +141,10 @@ impl TaskState {
 
     /// True once the task will not run again by itself.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Dead | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Dead | Self::Cancelled
+        )
     }
 }
 
@@ -240,7 +257,12 @@ mod tests {
 
     #[test]
     fn bad_ids_and_queues_are_refused() {
-        for bad in ["", "photos", "photos.xyz", "bad queue.0123456789abcdef0123456789abcdef"] {
+        for bad in [
+            "",
+            "photos",
+            "photos.xyz",
+            "bad queue.0123456789abcdef0123456789abcdef",
+        ] {
             assert!(bad.parse::<TaskId>().is_err(), "{bad:?}");
         }
         assert!(validate_queue("tickets-2_b").is_ok());
@@ -251,7 +273,16 @@ mod tests {
 
     #[test]
     fn states_round_trip() {
-        for s in ["queued", "scheduled", "running", "retrying", "succeeded", "failed", "dead", "cancelled"] {
+        for s in [
+            "queued",
+            "scheduled",
+            "running",
+            "retrying",
+            "succeeded",
+            "failed",
+            "dead",
+            "cancelled",
+        ] {
             assert_eq!(TaskState::parse(s).map(TaskState::as_str), Some(s));
         }
     }

@@ -33,6 +33,9 @@ use crate::task::{TaskId, validate_queue};
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Most tasks leased in one fetch.
 const MAX_FETCH: usize = 128;
+/// Most tasks one slot runs back to back through ack-and-fetch before it returns to the pool,
+/// so the fetchers of a worker's other queues get their turn.
+const MAX_CHAIN: u32 = 32;
 
 /// Settings of one worker process.
 #[derive(Debug, Clone)]
@@ -88,7 +91,10 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("id", &self.id).field("queues", &self.cfg.queues).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("queues", &self.cfg.queues)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,12 +104,28 @@ pub type WorkerReport = WorkerStats;
 impl Worker {
     pub fn new(lanes: Lanes, cfg: WorkerConfig) -> Self {
         let id = format!("{}-{:08x}", cfg.name, fastrand::u32(..));
-        Self { lanes, cfg, kinds: HashMap::new(), id }
+        Self {
+            lanes,
+            cfg,
+            kinds: HashMap::new(),
+            id,
+        }
     }
 
     /// Registers the handler for a task kind, with its retry policy and time limits.
-    pub fn register(mut self, kind: impl Into<String>, cfg: KindConfig, handler: impl Handler) -> Self {
-        self.kinds.insert(kind.into(), Kind { handler: Arc::new(handler), cfg });
+    pub fn register(
+        mut self,
+        kind: impl Into<String>,
+        cfg: KindConfig,
+        handler: impl Handler,
+    ) -> Self {
+        self.kinds.insert(
+            kind.into(),
+            Kind {
+                handler: Arc::new(handler),
+                cfg,
+            },
+        );
         self
     }
 
@@ -137,7 +159,10 @@ impl Worker {
             shutdown: shutdown.clone(),
             stop_fetching: CancellationToken::new(),
             abort_running: CancellationToken::new(),
-            cfg: WorkerConfig { concurrency, ..self.cfg },
+            cfg: WorkerConfig {
+                concurrency,
+                ..self.cfg
+            },
         });
         for q in &sh.cfg.queues {
             sh.lanes.note_queue(q).await?;
@@ -153,7 +178,14 @@ impl Worker {
             .cfg
             .queues
             .iter()
-            .map(|q| tokio::spawn(fetch_loop(sh.clone(), q.clone(), in_hand.clone(), tracker.clone())))
+            .map(|q| {
+                tokio::spawn(fetch_loop(
+                    sh.clone(),
+                    q.clone(),
+                    in_hand.clone(),
+                    tracker.clone(),
+                ))
+            })
             .collect();
 
         tokio::select! {
@@ -172,7 +204,10 @@ impl Worker {
                 _ = shutdown.cancelled() => {}
             }
         }
-        if tokio::time::timeout(sh.cfg.grace, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(sh.cfg.grace, tracker.wait())
+            .await
+            .is_err()
+        {
             let left = tracker.len();
             warn!(worker = %sh.id, tasks = left, grace = ?sh.cfg.grace, "grace period over: handing running tasks back");
             sh.abort_running.cancel();
@@ -269,8 +304,28 @@ impl Shared {
     }
 
     fn held<T>(&self, f: impl FnOnce(&mut HashMap<TaskId, Held>) -> T) -> T {
-        let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut held)
+    }
+
+    /// Starts tracking a leased task (renewed by the heartbeat, shown by inspect).
+    fn hold(&self, task: &Fetched, started: bool) -> (CancellationToken, CancellationToken) {
+        let stop = CancellationToken::new();
+        let lost = CancellationToken::new();
+        let held = Held {
+            lease: task.lease.clone(),
+            kind: task.kind.clone(),
+            attempt: task.attempt,
+            since_ms: now_ms(),
+            started,
+            stop: stop.clone(),
+            lost: lost.clone(),
+        };
+        self.held(|h| h.insert(task.lease.id.clone(), held));
+        (stop, lost)
     }
 
     fn info(&self) -> WorkerInfo {
@@ -283,7 +338,11 @@ impl Shared {
                     attempt: h.attempt,
                     since_ms: h.since_ms,
                 };
-                if h.started { active.push(s) } else { reserved.push(s) }
+                if h.started {
+                    active.push(s)
+                } else {
+                    reserved.push(s)
+                }
             }
         });
         active.sort_by_key(|s| s.since_ms);
@@ -296,7 +355,12 @@ impl Shared {
             queues: self.cfg.queues.clone(),
             concurrency: self.cfg.concurrency,
             prefetch: self.cfg.prefetch,
-            state: if self.stop_fetching.is_cancelled() { "draining" } else { "running" }.into(),
+            state: if self.stop_fetching.is_cancelled() {
+                "draining"
+            } else {
+                "running"
+            }
+            .into(),
             started_at_ms: self.started_at_ms,
             heartbeat_at_ms: now_ms(),
             active,
@@ -311,7 +375,9 @@ impl Shared {
     }
 
     fn kind_cfg(&self, kind: &str) -> &KindConfig {
-        self.kinds.get(kind).map_or(&self.cfg.default_kind, |k| &k.cfg)
+        self.kinds
+            .get(kind)
+            .map_or(&self.cfg.default_kind, |k| &k.cfg)
     }
 }
 
@@ -355,22 +421,7 @@ async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tra
         let got = batch.tasks.len();
         sh.return_budget(want - got);
         for (task, permit) in batch.tasks.into_iter().zip(permits.drain(..)) {
-            let stop = CancellationToken::new();
-            let lost = CancellationToken::new();
-            sh.held(|held| {
-                held.insert(
-                    task.lease.id.clone(),
-                    Held {
-                        lease: task.lease.clone(),
-                        kind: task.kind.clone(),
-                        attempt: task.attempt,
-                        since_ms: now_ms(),
-                        started: false,
-                        stop: stop.clone(),
-                        lost: lost.clone(),
-                    },
-                )
-            });
+            let (stop, lost) = sh.hold(&task, false);
             tracker.spawn(run_task(sh.clone(), task, permit, stop, lost));
         }
         drop(permits);
@@ -379,7 +430,9 @@ async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tra
         }
         // The queue is drained: block until a task arrives, the next delayed one is due, or a while.
         let wait = match batch.next_due_ms {
-            Some(due) => Duration::from_millis(due.saturating_sub(batch.now_ms)).min(sh.cfg.idle_wait),
+            Some(due) => {
+                Duration::from_millis(due.saturating_sub(batch.now_ms)).min(sh.cfg.idle_wait)
+            }
             None => sh.cfg.idle_wait,
         };
         if wait.is_zero() {
@@ -416,6 +469,7 @@ enum Outcome {
     LeaseLost,
 }
 
+/// Runs a leased task in a slot; while the queue is busy, runs the next one the ack leased.
 async fn run_task(
     sh: Arc<Shared>,
     task: Fetched,
@@ -423,15 +477,19 @@ async fn run_task(
     stop: CancellationToken,
     lost: CancellationToken,
 ) {
-    let id = task.lease.id.clone();
-    let run_slot = tokio::select! {
-        biased;
-        _ = sh.shutdown.cancelled() => None,
-        p = sh.run_slots.clone().acquire_owned() => p.ok(),
-    };
-    let outcome = match run_slot {
-        None => Outcome::HandBack,
-        Some(_slot) => {
+    let mut slot = None;
+    let mut next = Some((task, stop, lost));
+    let mut chained = 0;
+    while let Some((task, stop, lost)) = next.take() {
+        let id = task.lease.id.clone();
+        if slot.is_none() {
+            slot = tokio::select! {
+                biased;
+                _ = sh.shutdown.cancelled() => None,
+                p = sh.run_slots.clone().acquire_owned() => p.ok(),
+            };
+        }
+        let outcome = if slot.is_some() {
             sh.held(|held| {
                 if let Some(h) = held.get_mut(&id) {
                     h.started = true;
@@ -440,14 +498,28 @@ async fn run_task(
             });
             Counters::bump(&sh.stats.processed);
             execute(&sh, &task, &stop, &lost).await
-        }
-    };
-    finish(&sh, &task, outcome, stop.is_cancelled()).await;
-    sh.held(|held| held.remove(&id));
+        } else {
+            Outcome::HandBack
+        };
+        chained += 1;
+        let may_chain = slot.is_some() && chained < MAX_CHAIN;
+        next = finish(&sh, &task, outcome, stop.is_cancelled(), may_chain)
+            .await
+            .map(|t| {
+                let (stop, lost) = sh.hold(&t, true);
+                (t, stop, lost)
+            });
+        sh.held(|held| held.remove(&id));
+    }
     drop(in_hand);
 }
 
-async fn execute(sh: &Shared, task: &Fetched, stop: &CancellationToken, lost: &CancellationToken) -> Outcome {
+async fn execute(
+    sh: &Shared,
+    task: &Fetched,
+    stop: &CancellationToken,
+    lost: &CancellationToken,
+) -> Outcome {
     let Some(kind) = sh.kinds.get(&task.kind) else {
         let mut known: Vec<_> = sh.kinds.keys().map(String::as_str).collect();
         known.sort_unstable();
@@ -458,7 +530,8 @@ async fn execute(sh: &Shared, task: &Fetched, stop: &CancellationToken, lost: &C
             known.join(", ")
         )));
     };
-    let payload = match codec::decode(&task.payload, &task.encoding, sh.lanes.config().max_payload) {
+    let payload = match codec::decode(&task.payload, &task.encoding, sh.lanes.config().max_payload)
+    {
         Ok(p) => p,
         Err(msg) => return Outcome::Error(TaskError::permanent(msg)),
     };
@@ -533,7 +606,15 @@ fn panic_message(join: tokio::task::JoinError) -> String {
     format!("handler panicked: {msg}")
 }
 
-async fn finish(sh: &Shared, task: &Fetched, outcome: Outcome, stop_requested: bool) {
+/// Records how the attempt ended. After a success it may lease the worker's next task of the
+/// same queue in the same call (`may_chain`), and returns it.
+async fn finish(
+    sh: &Shared,
+    task: &Fetched,
+    outcome: Outcome,
+    stop_requested: bool,
+    may_chain: bool,
+) -> Option<Fetched> {
     let lease = &task.lease;
     let retry_or_dead = |message: String, after: Option<Duration>| {
         let policy = sh.kind_cfg(&task.kind).retry;
@@ -543,27 +624,55 @@ async fn finish(sh: &Shared, task: &Fetched, outcome: Outcome, stop_requested: b
             (FailMode::Retry { delay }, message)
         } else {
             let n = task.attempt;
-            (FailMode::Dead, format!("gave up after {n} attempt{}: {message}", if n == 1 { "" } else { "s" }))
+            (
+                FailMode::Dead,
+                format!(
+                    "gave up after {n} attempt{}: {message}",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
         }
     };
     let (mode, message) = match outcome {
         Outcome::Done(result) => {
-            return record(sh, lease, "ack", &sh.stats.succeeded, || sh.lanes.ack(lease, &result)).await;
+            let n = if may_chain && !sh.stop_fetching.is_cancelled() {
+                sh.take_budget(1)
+            } else {
+                0
+            };
+            let batch = record(sh, lease, "ack", &sh.stats.succeeded, || {
+                sh.lanes.ack_and_fetch(lease, &result, &sh.id, n)
+            })
+            .await;
+            let next = batch.and_then(|b| b.tasks.into_iter().next());
+            if n == 1 && next.is_none() {
+                sh.return_budget(1);
+            }
+            return next;
         }
         Outcome::HandBack => {
-            return record(sh, lease, "hand back", &sh.stats.handed_back, || sh.lanes.release(lease)).await;
+            record(sh, lease, "hand back", &sh.stats.handed_back, || {
+                sh.lanes.release(lease)
+            })
+            .await;
+            return None;
         }
         Outcome::LeaseLost => {
             Counters::bump(&sh.stats.stale);
             warn!(task_id = %lease.id, "lease lost while running: another worker owns this task now");
-            return;
+            return None;
         }
-        Outcome::StopIgnored => (FailMode::Cancelled, "stopped on request; the handler did not return in time".to_owned()),
+        Outcome::StopIgnored => (
+            FailMode::Cancelled,
+            "stopped on request; the handler did not return in time".to_owned(),
+        ),
         _ if stop_requested => (FailMode::Cancelled, "stopped on request".to_owned()),
         Outcome::Error(TaskError::Permanent { message }) => (FailMode::Failed, message),
         Outcome::Error(TaskError::Retry { message, after }) => retry_or_dead(message, after),
         Outcome::Panicked(message) => retry_or_dead(message, None),
-        Outcome::HardLimit(limit) => retry_or_dead(format!("hard time limit of {limit:?} exceeded"), None),
+        Outcome::HardLimit(limit) => {
+            retry_or_dead(format!("hard time limit of {limit:?} exceeded"), None)
+        }
     };
     let counter = match mode {
         FailMode::Retry { .. } => &sh.stats.retried,
@@ -572,40 +681,59 @@ async fn finish(sh: &Shared, task: &Fetched, outcome: Outcome, stop_requested: b
         FailMode::Cancelled => &sh.stats.cancelled,
     };
     debug!(task_id = %lease.id, kind = %task.kind, attempt = task.attempt, ?mode, error = %message, "attempt did not succeed");
-    record(sh, lease, "fail", counter, || sh.lanes.fail(lease, mode, &message)).await;
+    record(sh, lease, "fail", counter, || {
+        sh.lanes.fail(lease, mode, &message)
+    })
+    .await;
+    None
 }
 
 /// Runs a fenced write, retrying while Redis is unreachable (the lease stays renewed meanwhile).
-async fn record<F, Fut>(sh: &Shared, lease: &Lease, what: &str, counter: &AtomicU64, write: F)
+async fn record<T, F, Fut>(
+    sh: &Shared,
+    lease: &Lease,
+    what: &str,
+    counter: &AtomicU64,
+    write: F,
+) -> Option<T>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=8 {
         match write().await {
-            Ok(()) => return Counters::bump(counter),
+            Ok(v) => {
+                Counters::bump(counter);
+                return Some(v);
+            }
             Err(Error::StaleLease { .. }) => {
                 Counters::bump(&sh.stats.stale);
                 warn!(task_id = %lease.id, write = what, "refused: the lease expired and the task moved on");
-                return;
+                return None;
             }
             Err(e) if attempt < 8 => {
                 debug!(task_id = %lease.id, write = what, error = %e, "write failed; retrying");
                 sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
-            Err(e) => warn!(task_id = %lease.id, write = what, error = %e, "write failed; the lease will expire and the task run again"),
+            Err(e) => {
+                warn!(task_id = %lease.id, write = what, error = %e, "write failed; the lease will expire and the task run again")
+            }
         }
     }
+    None
 }
 
 async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(sh.cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let default_max = sh.cfg.default_kind.retry.max_retries;
-    let limits: HashMap<String, u32> =
-        sh.kinds.iter().map(|(name, k)| (name.clone(), k.cfg.retry.max_retries)).collect();
+    let limits: HashMap<String, u32> = sh
+        .kinds
+        .iter()
+        .map(|(name, k)| (name.clone(), k.cfg.retry.max_retries))
+        .collect();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -614,13 +742,20 @@ async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
         let mut by_queue: HashMap<String, Vec<Lease>> = HashMap::new();
         sh.held(|held| {
             for h in held.values() {
-                by_queue.entry(h.lease.queue().to_owned()).or_default().push(h.lease.clone());
+                by_queue
+                    .entry(h.lease.queue().to_owned())
+                    .or_default()
+                    .push(h.lease.clone());
             }
         });
-        let renewals = futures::future::join_all(
-            by_queue.iter().map(|(q, leases)| sh.lanes.renew(q, leases)),
+        let renewals =
+            futures::future::join_all(by_queue.iter().map(|(q, leases)| sh.lanes.renew(q, leases)));
+        let reaps = futures::future::join_all(
+            sh.cfg
+                .queues
+                .iter()
+                .map(|q| sh.lanes.reap(q, default_max, &limits)),
         );
-        let reaps = futures::future::join_all(sh.cfg.queues.iter().map(|q| sh.lanes.reap(q, default_max, &limits)));
         let (renewals, reaps, published) = tokio::join!(renewals, reaps, sh.publish());
         for r in renewals {
             match r {
@@ -642,7 +777,9 @@ async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
         for (q, r) in sh.cfg.queues.iter().zip(reaps) {
             match r {
                 Ok((0, _)) => {}
-                Ok((expired, requeued)) => info!(queue = %q, expired, requeued, "reaped expired leases"),
+                Ok((expired, requeued)) => {
+                    info!(queue = %q, expired, requeued, "reaped expired leases")
+                }
                 Err(e) => debug!(queue = %q, error = %e, "reap failed"),
             }
         }

@@ -5,6 +5,7 @@
 //! - [`Prefix`] gives each test its own key prefix and deletes its keys on drop, so tests never
 //!   share state and never need `FLUSHDB` or `--test-threads=1`.
 //! - [`ChildGuard`] kills a spawned process (by its own PID) when the test ends, pass or fail.
+//! - [`RedisServer`] is a `redis-server` owned by its caller (the demo and the benchmarks use it).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -73,16 +74,35 @@ pub fn free_port() -> u16 {
 }
 
 fn spawn_redis(port: u16) -> Result<Child, String> {
+    spawn_redis_with(port, &[])
+}
+
+fn spawn_redis_with(port: u16, extra: &[&str]) -> Result<Child, String> {
     let dir = std::env::temp_dir().join(format!("lanes-testkit-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .args(["--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+    ])
+    .args([
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--loglevel",
+        "warning",
+    ])
+    .args(extra)
+    .arg("--dir")
+    .arg(&dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         format!(
@@ -94,7 +114,9 @@ fn spawn_redis(port: u16) -> Result<Child, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server on port {port} exited early: {status}"));
+            return Err(format!(
+                "redis-server on port {port} exited early: {status}"
+            ));
         }
         if ping(&url) {
             return Ok(child);
@@ -102,7 +124,9 @@ fn spawn_redis(port: u16) -> Result<Child, String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
-    Err(format!("redis-server on port {port} did not answer PING within 10s"))
+    Err(format!(
+        "redis-server on port {port} did not answer PING within 10s"
+    ))
 }
 
 #[allow(unsafe_code)]
@@ -119,11 +143,51 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 fn ping(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
         return false;
     };
     redis::cmd("PING").query::<String>(&mut conn).is_ok()
+}
+
+/// A `redis-server` on a free loopback port, killed (by its PID) when dropped or when this
+/// process dies.
+#[derive(Debug)]
+pub struct RedisServer {
+    url: String,
+    port: u16,
+    _child: ChildGuard,
+}
+
+impl RedisServer {
+    /// Starts a server with persistence off, plus any extra `redis-server` arguments.
+    pub fn start(extra: &[&str]) -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            match spawn_redis_with(port, extra) {
+                Ok(child) => {
+                    return Ok(Self {
+                        url: format!("redis://127.0.0.1:{port}/"),
+                        port,
+                        _child: ChildGuard(child),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 /// A key prefix that belongs to one test. Its keys are deleted when it is dropped.
@@ -138,7 +202,10 @@ impl Prefix {
     pub fn new() -> Self {
         let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
         let name = format!("t{}x{}x{n}", std::process::id(), nanos() % 1_000_000);
-        Self { name, url: redis_url() }
+        Self {
+            name,
+            url: redis_url(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -156,8 +223,12 @@ impl Prefix {
 
     /// Every key under this prefix (test inspection; uses SCAN, never KEYS).
     pub fn keys(&self) -> Vec<String> {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else { return Vec::new() };
-        let Ok(mut conn) = client.get_connection() else { return Vec::new() };
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return Vec::new();
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return Vec::new();
+        };
         let pattern = format!("{}:*", self.name);
         let Ok(iter) = redis::cmd("SCAN")
             .cursor_arg(0)

@@ -48,14 +48,17 @@ impl ExecPolicy {
 }
 
 /// Builds the `exec` handler under a policy.
-pub fn handler(policy: ExecPolicy) -> impl Fn(TaskContext) -> futures_box::Fut + Send + Sync + 'static {
+pub fn handler(
+    policy: ExecPolicy,
+) -> impl Fn(TaskContext) -> futures_box::Fut + Send + Sync + 'static {
     let policy = Arc::new(policy);
     move |ctx| Box::pin(run(ctx, policy.clone()))
 }
 
 /// Boxed future type of the handler (keeps the signature nameable).
 pub mod futures_box {
-    pub type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = lanes_queue::TaskResult> + Send>>;
+    pub type Fut =
+        std::pin::Pin<Box<dyn std::future::Future<Output = lanes_queue::TaskResult> + Send>>;
 }
 
 async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
@@ -120,8 +123,15 @@ async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
     if status.success() {
         Ok(result)
     } else {
-        let why = code.map_or_else(|| "killed by a signal".to_owned(), |c| format!("exited with {c}"));
-        let last = stderr.lines().last().or_else(|| stdout.lines().last()).unwrap_or("");
+        let why = code.map_or_else(
+            || "killed by a signal".to_owned(),
+            |c| format!("exited with {c}"),
+        );
+        let last = stderr
+            .lines()
+            .last()
+            .or_else(|| stdout.lines().last())
+            .unwrap_or("");
         Err(TaskError::retry(format!("exec: {:?} {why}: {last}", p.cmd)))
     }
 }
@@ -142,7 +152,9 @@ fn die_with_worker(cmd: &mut Command) {
 
 /// Reads a stream to its end, keeping the last `TAIL` bytes as text.
 async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut s) = stream else { return String::new() };
+    let Some(mut s) = stream else {
+        return String::new();
+    };
     let mut kept: Vec<u8> = Vec::new();
     let mut buf = [0u8; 8192];
     while let Ok(n) = s.read(&mut buf).await {

@@ -29,15 +29,21 @@ pub struct HttpPayload {
 }
 
 /// Builds the `http` handler around one shared client.
-pub fn handler(client: reqwest::Client) -> impl Fn(TaskContext) -> super::exec::futures_box::Fut + Send + Sync + 'static {
+pub fn handler(
+    client: reqwest::Client,
+) -> impl Fn(TaskContext) -> super::exec::futures_box::Fut + Send + Sync + 'static {
     move |ctx| Box::pin(run(ctx, client.clone()))
 }
 
 async fn run(ctx: TaskContext, client: reqwest::Client) -> TaskResult {
     let p: HttpPayload = ctx.payload_as()?;
-    let url = reqwest::Url::parse(&p.url).map_err(|e| TaskError::permanent(format!("http: bad url {:?}: {e}", p.url)))?;
+    let url = reqwest::Url::parse(&p.url)
+        .map_err(|e| TaskError::permanent(format!("http: bad url {:?}: {e}", p.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(TaskError::permanent(format!("http: unsupported scheme {:?}", url.scheme())));
+        return Err(TaskError::permanent(format!(
+            "http: unsupported scheme {:?}",
+            url.scheme()
+        )));
     }
     let method = p.method.as_deref().unwrap_or("POST").to_ascii_uppercase();
     let method = reqwest::Method::from_bytes(method.as_bytes())
@@ -62,7 +68,10 @@ async fn run(ctx: TaskContext, client: reqwest::Client) -> TaskResult {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let bytes = resp.bytes().await.map_err(|e| TaskError::retry(format!("http: reading body: {e}")))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| TaskError::retry(format!("http: reading body: {e}")))?;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_LIMIT)]).into_owned();
     let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
     let result = json!({ "status": status.as_u16(), "body": body });
@@ -71,7 +80,10 @@ async fn run(ctx: TaskContext, client: reqwest::Client) -> TaskResult {
     }
     let message = format!("http: {} answered {status}", p.url);
     if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-        Err(TaskError::Retry { message, after: retry_after })
+        Err(TaskError::Retry {
+            message,
+            after: retry_after,
+        })
     } else {
         Err(TaskError::permanent(message))
     }

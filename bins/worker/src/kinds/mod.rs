@@ -43,7 +43,10 @@ pub async fn sleep(ctx: TaskContext) -> TaskResult {
         why = ctx.cancelled() => return Err(TaskError::retry(format!("sleep interrupted: {why:?}"))),
     }
     if ctx.attempt <= p.fail_until_attempt {
-        return Err(TaskError::retry(format!("failing on purpose on attempt {}", ctx.attempt)));
+        return Err(TaskError::retry(format!(
+            "failing on purpose on attempt {}",
+            ctx.attempt
+        )));
     }
     Ok(json!({ "slept_ms": d.as_millis() as u64 }))
 }

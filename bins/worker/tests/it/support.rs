@@ -36,8 +36,15 @@ pub fn submit(prefix: &Prefix, args: &[&str]) -> Vec<String> {
     let mut all = vec!["submit"];
     all.extend_from_slice(args);
     let out = run(prefix, &all);
-    assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    assert!(
+        out.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `worker status ID` as JSON plus the exit code.
@@ -47,7 +54,12 @@ pub fn status(prefix: &Prefix, id: &str, wait: bool) -> (Value, i32) {
         args.extend(["--wait", "--timeout", "60s"]);
     }
     let out = run(prefix, &args);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status output is JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status output is JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     (v, out.status.code().unwrap_or(-1))
 }
 
@@ -57,5 +69,10 @@ pub fn wait_state(prefix: &Prefix, id: &str, want: &str) -> Value {
         let (v, _) = status(prefix, id, false);
         (v["state"] == want).then_some(v)
     })
-    .unwrap_or_else(|| panic!("task {id} never reached {want}: {}", status(prefix, id, false).0))
+    .unwrap_or_else(|| {
+        panic!(
+            "task {id} never reached {want}: {}",
+            status(prefix, id, false).0
+        )
+    })
 }

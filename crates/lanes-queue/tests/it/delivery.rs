@@ -11,18 +11,34 @@ use crate::support::{Calls, LEASE, env, start, wait_final, wait_state, worker_cf
 #[tokio::test]
 async fn fetch_leases_only_what_was_asked_and_each_task_once() {
     let e = env().await;
-    e.lanes.enqueue_bulk("jobs", (0..10).map(|n| NewTask::new("noop", json!(n))).collect()).await.expect("enqueue");
+    e.lanes
+        .enqueue_bulk(
+            "jobs",
+            (0..10).map(|n| NewTask::new("noop", json!(n))).collect(),
+        )
+        .await
+        .expect("enqueue");
     let a = e.lanes.fetch("jobs", "a", 3).await.expect("fetch");
     let b = e.lanes.fetch("jobs", "b", 100).await.expect("fetch");
     assert_eq!(a.tasks.len(), 3);
     assert_eq!(b.tasks.len(), 7);
-    let mut tokens: Vec<_> = a.tasks.iter().chain(&b.tasks).map(|t| t.lease.token.clone()).collect();
+    let mut tokens: Vec<_> = a
+        .tasks
+        .iter()
+        .chain(&b.tasks)
+        .map(|t| t.lease.token.clone())
+        .collect();
     tokens.sort();
     tokens.dedup();
     assert_eq!(tokens.len(), 10, "every lease has its own fencing token");
     let stats = e.lanes.queue_stats("jobs").await.expect("stats");
     assert_eq!((stats.queued, stats.running), (0, 10));
-    let info = e.lanes.task(&a.tasks[0].lease.id).await.expect("read").expect("exists");
+    let info = e
+        .lanes
+        .task(&a.tasks[0].lease.id)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(info.state, TaskState::Running);
     assert_eq!(info.worker.as_deref(), Some("a"));
 }
@@ -30,49 +46,112 @@ async fn fetch_leases_only_what_was_asked_and_each_task_once() {
 #[tokio::test]
 async fn an_expired_lease_is_reaped_once_and_the_stale_token_is_refused() {
     let e = env().await;
-    let id = e.lanes.enqueue("jobs", NewTask::new("noop", json!({}))).await.expect("enqueue");
-    let first = e.lanes.fetch("jobs", "zombie", 1).await.expect("fetch").tasks.remove(0);
+    let id = e
+        .lanes
+        .enqueue("jobs", NewTask::new("noop", json!({})))
+        .await
+        .expect("enqueue");
+    let first = e
+        .lanes
+        .fetch("jobs", "zombie", 1)
+        .await
+        .expect("fetch")
+        .tasks
+        .remove(0);
     // Nothing expires while the lease is fresh.
-    assert_eq!(e.lanes.reap("jobs", 3, &HashMap::new()).await.expect("reap"), (0, 0));
+    assert_eq!(
+        e.lanes
+            .reap("jobs", 3, &HashMap::new())
+            .await
+            .expect("reap"),
+        (0, 0)
+    );
     tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
     // Two reapers at once: the lease is returned exactly once.
     let none = HashMap::new();
-    let (r1, r2) = tokio::join!(e.lanes.reap("jobs", 3, &none), e.lanes.reap("jobs", 3, &none));
+    let (r1, r2) = tokio::join!(
+        e.lanes.reap("jobs", 3, &none),
+        e.lanes.reap("jobs", 3, &none)
+    );
     let (r1, r2) = (r1.expect("reap"), r2.expect("reap"));
     assert_eq!(r1.1 + r2.1, 1, "requeued once in total: {r1:?} {r2:?}");
 
     // The zombie's writes are refused from now on.
     let err = e.lanes.ack(&first.lease, &json!("late")).await.unwrap_err();
     assert!(matches!(err, Error::StaleLease { .. }), "{err}");
-    assert!(matches!(e.lanes.progress(&first.lease, &json!(50)).await, Err(Error::StaleLease { .. })));
+    assert!(matches!(
+        e.lanes.progress(&first.lease, &json!(50)).await,
+        Err(Error::StaleLease { .. })
+    ));
 
-    let second = e.lanes.fetch("jobs", "healthy", 1).await.expect("fetch").tasks.remove(0);
+    let second = e
+        .lanes
+        .fetch("jobs", "healthy", 1)
+        .await
+        .expect("fetch")
+        .tasks
+        .remove(0);
     assert_eq!(second.lease.id, id);
     assert_eq!(second.attempt, 2);
-    assert!(matches!(e.lanes.ack(&first.lease, &json!("late")).await, Err(Error::StaleLease { .. })));
-    e.lanes.ack(&second.lease, &json!("ok")).await.expect("current lease acks");
+    assert!(matches!(
+        e.lanes.ack(&first.lease, &json!("late")).await,
+        Err(Error::StaleLease { .. })
+    ));
+    e.lanes
+        .ack(&second.lease, &json!("ok"))
+        .await
+        .expect("current lease acks");
     let info = e.lanes.task(&id).await.expect("read").expect("exists");
-    assert_eq!((info.state, info.result), (TaskState::Succeeded, Some(json!("ok"))));
+    assert_eq!(
+        (info.state, info.result),
+        (TaskState::Succeeded, Some(json!("ok")))
+    );
     // And a second ack of a finished task is refused too.
-    assert!(matches!(e.lanes.ack(&second.lease, &json!("again")).await, Err(Error::StaleLease { .. })));
+    assert!(matches!(
+        e.lanes.ack(&second.lease, &json!("again")).await,
+        Err(Error::StaleLease { .. })
+    ));
 }
 
 #[tokio::test]
 async fn renewal_keeps_a_lease_alive_and_reports_lost_ones() {
     let e = env().await;
-    e.lanes.enqueue_bulk("jobs", vec![NewTask::new("noop", json!(1)), NewTask::new("noop", json!(2))]).await.expect("enqueue");
+    e.lanes
+        .enqueue_bulk(
+            "jobs",
+            vec![
+                NewTask::new("noop", json!(1)),
+                NewTask::new("noop", json!(2)),
+            ],
+        )
+        .await
+        .expect("enqueue");
     let batch = e.lanes.fetch("jobs", "w", 2).await.expect("fetch");
     let (kept, dropped) = (&batch.tasks[0].lease, &batch.tasks[1].lease);
     for _ in 0..4 {
         tokio::time::sleep(LEASE / 2).await;
-        let r = e.lanes.renew("jobs", std::slice::from_ref(kept)).await.expect("renew");
+        let r = e
+            .lanes
+            .renew("jobs", std::slice::from_ref(kept))
+            .await
+            .expect("renew");
         assert!(r.lost.is_empty());
-        e.lanes.reap("jobs", 3, &HashMap::new()).await.expect("reap");
+        e.lanes
+            .reap("jobs", 3, &HashMap::new())
+            .await
+            .expect("reap");
     }
     // Two lease lengths later the renewed task is still ours; the other was reaped.
-    let r = e.lanes.renew("jobs", &[kept.clone(), dropped.clone()]).await.expect("renew");
+    let r = e
+        .lanes
+        .renew("jobs", &[kept.clone(), dropped.clone()])
+        .await
+        .expect("renew");
     assert_eq!(r.lost, vec![dropped.id.clone()]);
-    e.lanes.ack(kept, &Value::Null).await.expect("renewed lease still acks");
+    e.lanes
+        .ack(kept, &Value::Null)
+        .await
+        .expect("renewed lease still acks");
 }
 
 #[tokio::test]
@@ -81,14 +160,17 @@ async fn a_task_running_three_leases_long_is_never_redelivered_while_its_worker_
     let calls = Calls::default();
     let c = calls.clone();
     let long = LEASE * 3 + Duration::from_millis(500);
-    let w = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 4)).handle("long", move |ctx: lanes_queue::TaskContext| {
-        let c = c.clone();
-        async move {
-            c.hit();
-            tokio::time::sleep(long).await;
-            Ok(json!({"attempt": ctx.attempt}))
-        }
-    });
+    let w = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 4)).handle(
+        "long",
+        move |ctx: lanes_queue::TaskContext| {
+            let c = c.clone();
+            async move {
+                c.hit();
+                tokio::time::sleep(long).await;
+                Ok(json!({"attempt": ctx.attempt}))
+            }
+        },
+    );
     // A second worker on the same queue would pick the task up if its lease ever expired.
     let calls2 = calls.clone();
     let w2 = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 4)).handle("long", move |_ctx| {
@@ -99,12 +181,24 @@ async fn a_task_running_three_leases_long_is_never_redelivered_while_its_worker_
         }
     });
     let (r1, r2) = (start(w), start(w2));
-    let id = e.lanes.enqueue("jobs", NewTask::new("long", json!({}))).await.expect("enqueue");
+    let id = e
+        .lanes
+        .enqueue("jobs", NewTask::new("long", json!({})))
+        .await
+        .expect("enqueue");
     let info = wait_final(&e.lanes, &id).await;
     assert_eq!(info.state, TaskState::Succeeded);
     assert_eq!(info.attempts, 1);
     assert_eq!(calls.get(), 1, "ran exactly once");
-    assert_eq!(e.lanes.queue_stats("jobs").await.expect("stats").counters.get("expired"), None);
+    assert_eq!(
+        e.lanes
+            .queue_stats("jobs")
+            .await
+            .expect("stats")
+            .counters
+            .get("expired"),
+        None
+    );
     r1.shutdown().await;
     r2.shutdown().await;
 }
@@ -112,13 +206,22 @@ async fn a_task_running_three_leases_long_is_never_redelivered_while_its_worker_
 #[tokio::test]
 async fn progress_is_fenced_and_readable_while_running() {
     let e = env().await;
-    let w = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 1)).handle("report", |ctx: lanes_queue::TaskContext| async move {
-        ctx.progress(json!({"done": 1, "of": 2})).await.map_err(|e| TaskError::retry(e.to_string()))?;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        Ok(json!("finished"))
-    });
+    let w = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 1)).handle(
+        "report",
+        |ctx: lanes_queue::TaskContext| async move {
+            ctx.progress(json!({"done": 1, "of": 2}))
+                .await
+                .map_err(|e| TaskError::retry(e.to_string()))?;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(json!("finished"))
+        },
+    );
     let running = start(w);
-    let id = e.lanes.enqueue("jobs", NewTask::new("report", json!({}))).await.expect("enqueue");
+    let id = e
+        .lanes
+        .enqueue("jobs", NewTask::new("report", json!({})))
+        .await
+        .expect("enqueue");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let info = e.lanes.task(&id).await.expect("read").expect("exists");
@@ -126,10 +229,16 @@ async fn progress_is_fenced_and_readable_while_running() {
             assert_eq!(info.progress, Some(json!({"done": 1, "of": 2})));
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "progress never showed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress never showed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(wait_final(&e.lanes, &id).await.result, Some(json!("finished")));
+    assert_eq!(
+        wait_final(&e.lanes, &id).await.result,
+        Some(json!("finished"))
+    );
     running.shutdown().await;
 }
 
@@ -143,23 +252,44 @@ async fn every_worker_registers_with_a_unique_id_and_shows_its_active_tasks() {
         })
     };
     let (a, b) = (mk(), mk());
-    assert_ne!(a.id(), b.id(), "same name, different processes/instances, different ids");
+    assert_ne!(
+        a.id(),
+        b.id(),
+        "same name, different processes/instances, different ids"
+    );
     let (ra, rb) = (start(a), start(b));
-    let id = e.lanes.enqueue("jobs", NewTask::new("slow", json!({}))).await.expect("enqueue");
+    let id = e
+        .lanes
+        .enqueue("jobs", NewTask::new("slow", json!({})))
+        .await
+        .expect("enqueue");
     wait_state(&e.lanes, &id, |s| s == TaskState::Running).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let workers = e.lanes.workers().await.expect("workers");
-        let active: Vec<_> = workers.iter().flat_map(|w| w.active.iter().map(|t| t.id.clone())).collect();
+        let active: Vec<_> = workers
+            .iter()
+            .flat_map(|w| w.active.iter().map(|t| t.id.clone()))
+            .collect();
         if workers.len() == 2 && active == vec![id.to_string()] {
-            assert!(workers.iter().all(|w| w.name == "test" && w.pid == std::process::id()));
+            assert!(
+                workers
+                    .iter()
+                    .all(|w| w.name == "test" && w.pid == std::process::id())
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "registry never showed the active task: {workers:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "registry never showed the active task: {workers:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_final(&e.lanes, &id).await;
     ra.shutdown().await;
     rb.shutdown().await;
-    assert!(e.lanes.workers().await.expect("workers").is_empty(), "clean exits remove their records");
+    assert!(
+        e.lanes.workers().await.expect("workers").is_empty(),
+        "clean exits remove their records"
+    );
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lanes_queue::{Config, KindConfig, Lanes, TaskId, TaskInfo, TaskState, Worker, WorkerConfig, WorkerReport};
+use lanes_queue::{
+    Config, KindConfig, Lanes, TaskId, TaskInfo, TaskState, Worker, WorkerConfig, WorkerReport,
+};
 use lanes_testkit::Prefix;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,9 +26,15 @@ pub async fn env() -> Env {
 
 pub async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let prefix = Prefix::new();
-    let mut cfg = Config { prefix: prefix.name().to_owned(), lease: LEASE, ..Config::default() };
+    let mut cfg = Config {
+        prefix: prefix.name().to_owned(),
+        lease: LEASE,
+        ..Config::default()
+    };
     tweak(&mut cfg);
-    let lanes = Lanes::connect(prefix.url(), cfg).await.expect("connect to the test redis");
+    let lanes = Lanes::connect(prefix.url(), cfg)
+        .await
+        .expect("connect to the test redis");
     Env { prefix, lanes }
 }
 
@@ -45,7 +53,9 @@ pub fn worker_cfg(queues: &[&str], concurrency: usize) -> WorkerConfig {
 }
 
 pub fn fast_retries(max: u32) -> KindConfig {
-    KindConfig::default().max_retries(max).backoff(Duration::from_millis(20), Duration::from_millis(100))
+    KindConfig::default()
+        .max_retries(max)
+        .backoff(Duration::from_millis(20), Duration::from_millis(100))
 }
 
 pub struct Running {
@@ -83,7 +93,11 @@ pub async fn wait_state(lanes: &Lanes, id: &TaskId, want: impl Fn(TaskState) -> 
             if want(info.state) {
                 return info;
             }
-            assert!(tokio::time::Instant::now() < deadline, "task {id} stuck in {:?}", info.state);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task {id} stuck in {:?}",
+                info.state
+            );
         } else {
             assert!(tokio::time::Instant::now() < deadline, "task {id} missing");
         }

@@ -1,0 +1,17 @@
+//! Integration tests of lanes-ratelimit against a real `redis-server` (started once per test
+//! binary by lanes-testkit), one key prefix per test.
+
+mod hammer;
+mod limiter;
+mod pause;
+mod registry;
+mod semaphore;
+mod support;
+mod unreachable;
+
+/// Entry point of the child processes spawned by the multi-process tests (the test binary runs
+/// itself with `child_entry --exact` and a mode in the environment). A no-op in a normal run.
+#[test]
+fn child_entry() {
+    support::child_main();
+}
