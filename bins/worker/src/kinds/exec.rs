@@ -131,8 +131,14 @@ async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
             .lines()
             .last()
             .or_else(|| stdout.lines().last())
-            .unwrap_or("");
-        Err(TaskError::retry(format!("exec: {:?} {why}: {last}", p.cmd)))
+            .unwrap_or("")
+            .trim();
+        let tail = if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {last}")
+        };
+        Err(TaskError::retry(format!("exec: {:?} {why}{tail}", p.cmd)))
     }
 }
 

@@ -1,0 +1,17 @@
+# Lanes: a thin index of one-line targets; the work lives in scripts/.
+.PHONY: demo test bench lint fmt
+
+demo:   ## install what is missing, build, run every scenario end to end on an embedded stack
+	scripts/demo
+
+test:   ## cargo fmt --check, clippy -D warnings, every test against a real redis-server
+	scripts/test
+
+bench:  ## release build, then the benchmark suite (table + target/bench/*.json)
+	scripts/bench
+
+lint:   ## formatting and lints only
+	cargo fmt --all --check && cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:    ## format the workspace
+	cargo fmt --all
