@@ -36,6 +36,8 @@ pub async fn run_all(cfg: &Settings) -> Result<Vec<Row>> {
     best = best.max(row.per_sec.unwrap_or(0.0));
     rows.push(row);
     rows.push(latency(cfg).await?);
+    rows.extend(crate::keys::keyed_vs_unkeyed(cfg).await?);
+    rows.push(crate::keys::lock_latency(cfg).await?);
     if ceiling > 0.0 {
         rows.push(Row::ratio(
             "ratio: raw ceiling / best processing rate",
@@ -108,7 +110,7 @@ fn redis_ceiling(cfg: &Settings) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-async fn fresh(cfg: &Settings, tag: &str) -> Result<Lanes> {
+pub(crate) async fn fresh(cfg: &Settings, tag: &str) -> Result<Lanes> {
     let prefix = format!(
         "bench-{tag}-{}-{}",
         std::process::id(),
@@ -132,7 +134,7 @@ fn fastrand_u32() -> u128 {
 }
 
 /// Deletes a run's keys (SCAN + UNLINK) so runs do not add up in Redis.
-async fn cleanup(lanes: &Lanes) -> Result<()> {
+pub(crate) async fn cleanup(lanes: &Lanes) -> Result<()> {
     let mut conn = lanes.connection();
     let pattern = format!("{}:*", lanes.keys().prefix());
     let mut cursor: u64 = 0;
@@ -222,7 +224,7 @@ async fn succeeded(lanes: &Lanes) -> Result<u64> {
 }
 
 /// Waits for the first completion, then measures completions per second until all are done.
-async fn measure_drain(lanes: &Lanes, total: u64) -> Result<f64> {
+pub(crate) async fn measure_drain(lanes: &Lanes, total: u64) -> Result<f64> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let (t0, c0) = loop {
         let n = succeeded(lanes).await?;

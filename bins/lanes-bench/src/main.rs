@@ -1,20 +1,30 @@
 //! `lanes-bench`: runs the benchmark suite against a real Redis (its own `redis-server` on a
 //! free port unless `REDIS_URL` is set), prints a table and writes JSON.
+//!
+//! Modules: `engine` (throughput and latency of the queue), `limiter` (rate limiters and a
+//! rate-limited queue), `report` (table and JSON).
 
 mod engine;
+mod keys;
+mod limiter;
 mod report;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Lanes benchmarks: no-op throughput (enqueue single and bulk; process at several
 /// concurrencies, in one and two worker processes), idle-queue latency, and redis-benchmark's
-/// raw ceiling measured in the same run.
+/// raw ceiling measured in the same run; then the rate limiter: decision latency, achieved rate
+/// against the configured one (8 tasks in 4 processes on one limiter) and a rate-limited queue.
+/// Every row goes to one table and one JSON file.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
+    /// Which benchmarks to run: all, engine (queue throughput and latency) or limiter (about 30 s).
+    #[arg(long, env = "LANES_BENCH_SUITE", value_enum, default_value_t = Suite::All)]
+    suite: Suite,
     /// Use this Redis instead of starting one.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
@@ -27,18 +37,47 @@ struct Args {
     /// The `worker` binary for the multi-process runs (default: next to this binary).
     #[arg(long, env = "LANES_WORKER_BIN")]
     worker_bin: Option<PathBuf>,
-    /// Where to write the JSON report.
+    /// Where to write the JSON report (every row of the table, engine and limiter alike).
     #[arg(
         long,
         env = "LANES_BENCH_OUT",
         default_value = "target/bench/engine.json"
     )]
     out: PathBuf,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    All,
+    Engine,
+    Limiter,
+}
+
+impl Suite {
+    fn name(self) -> &'static str {
+        match self {
+            Suite::All => "all",
+            Suite::Engine => "engine",
+            Suite::Limiter => "limiter",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Child {
+    /// Internal: one of the limiter benchmark's processes.
+    #[command(hide = true)]
+    LimiterChild(limiter::ChildArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Child::LimiterChild(child)) = args.child {
+        return limiter::child(child).await;
+    }
     let own;
     let (url, port) = match &args.redis_url {
         Some(url) => (url.clone(), None),
@@ -58,14 +97,20 @@ async fn main() -> anyhow::Result<()> {
         samples: args.samples,
         worker_bin,
     };
-    let rows = engine::run_all(&cfg).await?;
+    let mut rows = Vec::new();
+    if args.suite != Suite::Limiter {
+        rows.extend(engine::run_all(&cfg).await?);
+    }
+    if args.suite != Suite::Engine {
+        rows.extend(limiter::run_all(&cfg).await?);
+    }
     report::print(&rows);
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
     std::fs::write(
         &args.out,
-        serde_json::to_vec_pretty(&report::json(&rows, &cfg))?,
+        serde_json::to_vec_pretty(&report::json(&rows, &cfg, args.suite.name()))?,
     )
     .with_context(|| format!("write {}", args.out.display()))?;
     println!("\nwrote {}", args.out.display());

@@ -77,9 +77,9 @@ pub fn print(rows: &[Row]) {
     }
 }
 
-pub fn json(rows: &[Row], cfg: &Settings) -> Value {
+pub fn json(rows: &[Row], cfg: &Settings, suite: &str) -> Value {
     json!({
-        "suite": "engine",
+        "suite": suite,
         "tasks_per_run": cfg.tasks,
         "latency_samples": cfg.samples,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

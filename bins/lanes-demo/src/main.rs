@@ -6,6 +6,7 @@
 mod engine;
 mod stack;
 mod summary;
+mod tickets;
 
 use std::path::PathBuf;
 
@@ -57,7 +58,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         stack.prefix
     );
     let mut rows = Vec::new();
-    let ok = engine::run(&mut stack, args.workers, &mut rows).await;
+    let mut ok = engine::run(&mut stack, args.workers, &mut rows).await;
+    if matches!(ok, Ok(true)) {
+        ok = tickets::run(&mut stack, 3, &mut rows).await;
+    }
     let stopped = stack.stop().await;
     summary::print(&rows);
     let all_ok = ok? && stopped? && rows.iter().all(|r| r.ok);

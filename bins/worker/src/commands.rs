@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lanes_queue::{CancelOutcome, Lanes, NewTask, TaskId, TaskState, WorkerInfo};
+
+use crate::tickets::Tickets;
 use serde_json::{Value, json};
 
 /// What `worker submit` sends.
@@ -20,6 +22,9 @@ pub struct Submit {
     pub max_retries: Option<u32>,
     pub soft_limit: Option<Duration>,
     pub hard_limit: Option<Duration>,
+    pub key: Option<String>,
+    pub key_policy: String,
+    pub key_concurrency: u32,
 }
 
 /// Enqueues `count` tasks (one round trip) and prints their ids, one per line.
@@ -35,6 +40,11 @@ pub async fn submit(lanes: &Lanes, s: Submit) -> Result<i32> {
     task.max_retries = s.max_retries;
     task.soft_limit = s.soft_limit;
     task.hard_limit = s.hard_limit;
+    if let Some(key) = s.key {
+        task = task
+            .key(key, s.key_policy.parse()?)
+            .key_concurrency(s.key_concurrency);
+    }
     let ids = lanes.enqueue_bulk(&s.queue, vec![task; s.count]).await?;
     let mut out = std::io::stdout().lock();
     for id in ids {
@@ -263,4 +273,75 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// What `worker tickets` does.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TicketCommand {
+    /// Queue tickets of a project, in order; prints each with its position.
+    Dispatch {
+        #[arg(long)]
+        project: String,
+        #[arg(required = true)]
+        tickets: Vec<String>,
+        #[arg(long)]
+        conversation: Option<String>,
+    },
+    /// The project's queued and executing tickets (`Queued (#N)`, `Executing`).
+    Status {
+        #[arg(long)]
+        project: String,
+    },
+    /// Remove a queued ticket from its project's queue.
+    Remove {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        ticket: String,
+    },
+    /// Stop an executing ticket.
+    Stop {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        ticket: String,
+    },
+    /// Queue length and executing projects.
+    Executor,
+}
+
+/// `worker tickets ...`: the ticket executor's operations from a shell (JSON output).
+pub async fn tickets(lanes: &Lanes, cmd: TicketCommand) -> Result<i32> {
+    let t = Tickets::new(lanes.clone());
+    let out = match cmd {
+        TicketCommand::Dispatch {
+            project,
+            tickets,
+            conversation,
+        } => {
+            json!(
+                t.dispatch(&project, &tickets, conversation.as_deref())
+                    .await?
+            )
+        }
+        TicketCommand::Status { project } => {
+            let info = t.project_queue_info(&project).await?;
+            json!(info.iter().map(|i| json!({"ticket_id": i.ticket_id, "task_id": i.task_id, "queue": i.label()})).collect::<Vec<_>>())
+        }
+        TicketCommand::Remove { project, ticket } => {
+            let removed = t.remove_from_queue(&project, &ticket).await?;
+            println!("{}", json!({"removed": removed}));
+            return Ok(if removed { 0 } else { 1 });
+        }
+        TicketCommand::Stop { project, ticket } => {
+            let stopping = t.stop(&project, &ticket).await?;
+            println!("{}", json!({"stopping": stopping}));
+            return Ok(if stopping { 0 } else { 1 });
+        }
+        TicketCommand::Executor => {
+            json!({"queue_length": t.queue_length().await?, "executing_projects": t.executing_projects().await?})
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
 }

@@ -18,6 +18,13 @@ struct Args {
     /// Programs the exec kind may run, comma-separated; `*` allows any. Empty disables exec.
     #[arg(long, env = "LANES_EXEC_ALLOW", value_delimiter = ',')]
     exec_allow: Vec<String>,
+    /// Command the `ticket` kind runs as `COMMAND PROJECT_ID TICKET_ID` (the ticket executor,
+    /// queue `tickets`); without it this worker does not run tickets.
+    #[arg(long, env = "LANES_TICKET_COMMAND")]
+    ticket_command: Option<String>,
+    /// Keyed tasks (tickets: projects) this process runs at once, independent of --concurrency.
+    #[arg(long, env = "MAX_CONCURRENT_PROJECTS")]
+    max_concurrent_keys: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,7 +55,19 @@ enum Command {
         soft_limit: Option<Duration>,
         #[arg(long, value_parser = parse_duration)]
         hard_limit: Option<Duration>,
+        /// The task's key (its lane: a project id, an account id).
+        #[arg(long)]
+        key: Option<String>,
+        /// What a busy key does to this task: serial (wait in order), reject, dedupe.
+        #[arg(long, default_value = "serial")]
+        key_policy: String,
+        /// Tasks of the key allowed to run at once (serial only).
+        #[arg(long, default_value_t = 1)]
+        key_concurrency: u32,
     },
+    /// The ticket executor's operations (queue `tickets`, one lane per project).
+    #[command(subcommand)]
+    Tickets(commands::TicketCommand),
     /// Print a task's state and result as JSON; exit 0 only if it succeeded.
     Status {
         id: String,
@@ -91,11 +110,18 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     let lanes = args.conn.connect().await?;
     match args.command {
         None => {
-            let cfg = args.worker.config("default")?;
+            let mut cfg = args.worker.config("default")?;
+            cfg.max_concurrent_keys = args.max_concurrent_keys;
             let exec = worker::ExecPolicy {
                 allow: args.exec_allow,
             };
-            let w = worker::builtin_worker(lanes, cfg, args.worker.kind_config(), exec);
+            let w = worker::builtin_worker(
+                lanes,
+                cfg,
+                args.worker.kind_config(),
+                exec,
+                args.ticket_command,
+            );
             w.run(lanes_cli::shutdown_on_signals()).await?;
             Ok(0)
         }
@@ -109,6 +135,9 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             max_retries,
             soft_limit,
             hard_limit,
+            key,
+            key_policy,
+            key_concurrency,
         }) => {
             let s = Submit {
                 queue,
@@ -120,6 +149,9 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                 max_retries,
                 soft_limit,
                 hard_limit,
+                key,
+                key_policy,
+                key_concurrency,
             };
             commands::submit(&lanes, s).await
         }
@@ -131,5 +163,6 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         }
         Some(Command::Cancel { id }) => commands::cancel(&lanes, &id).await,
         Some(Command::Requeue { id }) => commands::requeue(&lanes, &id).await,
+        Some(Command::Tickets(cmd)) => commands::tickets(&lanes, cmd).await,
     }
 }

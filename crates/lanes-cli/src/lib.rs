@@ -3,10 +3,12 @@
 //!
 //! Modules: this file only; binaries `#[command(flatten)]` the groups they need.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use lanes_queue::limits::Rate;
 use lanes_queue::{Config, KindConfig, Lanes, RetryPolicy, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +106,59 @@ pub struct WorkerArgs {
     /// Hard time limit: the handler is dropped and the attempt fails after this long.
     #[arg(long, env = "LANES_HARD_LIMIT", value_parser = parse_duration)]
     pub hard_limit: Option<Duration>,
+    /// Per-queue rate limits shared by every worker on this Redis, as QUEUE=RATE pairs:
+    /// `photos=50/m,tickets=8/s`; a rate may carry a burst (`photos=50/m,burst=5`). Tasks of a
+    /// limited queue wait in the queue until the limit allows them. Queues this worker does not
+    /// consume are ignored. May be repeated.
+    #[arg(long, env = "LANES_RATE_LIMIT", value_name = "QUEUE=RATE,...", value_parser = parse_rate_limits)]
+    pub rate_limit: Vec<RateLimits>,
+}
+
+/// Parsed `--rate-limit` pairs (one occurrence of the flag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits(pub Vec<(String, Rate)>);
+
+/// Parses `photos=50/m,tickets=8/s` and `photos=50/m,burst=5,tickets=8/s`: a `burst=N` item
+/// belongs to the rate before it (a rate always holds a `/`, a burst never does, so a queue
+/// named `burst` still works: `burst=2/s`).
+pub fn parse_rate_limits(s: &str) -> Result<RateLimits, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!("empty item in {s:?} (expected QUEUE=RATE,...)"));
+        }
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(format!(
+                "{item:?} is not QUEUE=RATE (examples: photos=50/m, tickets=8/s)"
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if !value.contains('/') && key.eq_ignore_ascii_case("burst") {
+            let Some((_, rate)) = pairs.last_mut() else {
+                return Err(format!("{item:?} must follow a QUEUE=RATE pair"));
+            };
+            rate.push_str(&format!(",burst={value}"));
+            continue;
+        }
+        if key.is_empty() {
+            return Err(format!("missing queue name before '=' in {item:?}"));
+        }
+        lanes_queue::task::validate_queue(key).map_err(|e| e.to_string())?;
+        if pairs.iter().any(|(q, _)| q == key) {
+            return Err(format!("queue {key:?} is given two rate limits"));
+        }
+        pairs.push((key.to_owned(), value.to_owned()));
+    }
+    pairs
+        .into_iter()
+        .map(|(queue, rate)| {
+            let rate = rate
+                .parse::<Rate>()
+                .map_err(|e| format!("queue {queue:?}: {e}"))?;
+            Ok((queue, rate))
+        })
+        .collect::<Result<_, _>>()
+        .map(RateLimits)
 }
 
 impl WorkerArgs {
@@ -126,8 +181,21 @@ impl WorkerArgs {
             max_tasks: self.max_tasks,
             grace: self.grace,
             default_kind: self.kind_config(),
+            rate_limits: self.rate_limits()?,
             ..defaults
         })
+    }
+
+    /// Every `--rate-limit` occurrence merged; a queue limited twice is an error.
+    pub fn rate_limits(&self) -> anyhow::Result<HashMap<String, Rate>> {
+        let mut out = HashMap::new();
+        for (queue, rate) in self.rate_limit.iter().flat_map(|r| r.0.iter()) {
+            anyhow::ensure!(
+                out.insert(queue.clone(), *rate).is_none(),
+                "--rate-limit: queue {queue:?} is given two rate limits"
+            );
+        }
+        Ok(out)
     }
 
     /// Retry policy and time limits from the flags.
@@ -220,6 +288,40 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        let parsed = parse_rate_limits("photos=50/m, tickets=8/s").expect("valid");
+        assert_eq!(
+            parsed.0,
+            vec![
+                ("photos".to_owned(), Rate::per_minute(50).expect("rate")),
+                ("tickets".to_owned(), Rate::per_second(8).expect("rate")),
+            ]
+        );
+        let parsed = parse_rate_limits("photos=50/m,burst=5,burst=2/s").expect("valid");
+        assert_eq!(parsed.0[0].1.to_string(), "50/m,burst=5");
+        assert_eq!(parsed.0[1].0, "burst");
+        assert_eq!(parsed.0[1].1.to_string(), "2/s");
+    }
+
+    #[test]
+    fn bad_rate_limits_say_what_is_wrong() {
+        for (bad, says) in [
+            ("photos=fast", "expected COUNT/PERIOD"),
+            ("=5/s", "missing queue name"),
+            ("photos=0/s", "rate must be positive"),
+            ("photos", "is not QUEUE=RATE"),
+            ("photos=5/s,", "empty item"),
+            ("burst=3,photos=5/s", "must follow"),
+            ("bad queue=5/s", "invalid queue name"),
+            ("photos=5/s,photos=6/s", "two rate limits"),
+            ("photos=5/s,burst=0", "burst must be at least 1"),
+        ] {
+            let err = parse_rate_limits(bad).expect_err(bad);
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 -- End an attempt that did not succeed, if its fencing token is still current.
--- KEYS: task, leased, delayed, dead, stats, stop, signal
+-- A task that ends for good (dead, failed, cancelled) releases its key; a retry keeps it.
+-- KEYS: task, leased, delayed, dead, stats, stop, signal, ready, seq, kheld, kowner
 -- ARGV: id, token, error, mode (retry|dead|failed|cancelled), delay_ms, result_ttl_ms, dead_ttl_ms,
---       dead_cap, task key prefix
+--       dead_cap, task key prefix, lane key prefix, batch key prefix, batch events key
 local tkey, leased, delayed, dead, stats, stop, signal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, token, err, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local delay, ttl, dead_ttl, dead_cap = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local prefix = ARGV[9]
-local f = redis.call('HMGET', tkey, 'token', 'state')
+local KK = {ready = KEYS[8], delayed = delayed, signal = signal, seq = KEYS[9], stats = stats, kheld = KEYS[10], kowner = KEYS[11], lane_prefix = ARGV[10]}
+local f = redis.call('HMGET', tkey, 'token', 'state', 'key', 'kpol', 'kconc', 'batch', 'fin_of')
 if f[1] ~= token or f[2] ~= 'running' then return 0 end
 local now = now_ms()
 redis.call('ZREM', leased, id)
@@ -25,5 +27,10 @@ elseif mode == 'cancelled' then
 else
   dead_letter(dead, tkey, id, mode, err, now, dead_ttl, dead_cap, prefix)
   redis.call('HINCRBY', stats, mode, 1)
+end
+if mode ~= 'retry' and f[3] then release_key(KK, prefix, id, f[3], f[4], f[5], now) end
+if mode ~= 'retry' and (f[6] or f[7]) then
+  local BK = {prefix = ARGV[11], events = ARGV[12], ttl = ttl, task_prefix = prefix, ready = KK.ready, seq = KK.seq, signal = signal, stats = stats}
+  batch_task_ended(BK, tkey, f[6], f[7], mode == 'cancelled' and 'cancelled' or 'failed', nil, err, now)
 end
 return 1

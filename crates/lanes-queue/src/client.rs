@@ -14,7 +14,9 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::keys::{Keys, QueueKeys};
 use crate::scripts::SCRIPTS;
-use crate::task::{NewTask, TaskId, TaskInfo, TaskState, validate_kind, validate_queue};
+use crate::task::{
+    KeyPolicy, NewTask, TaskId, TaskInfo, TaskState, validate_key, validate_kind, validate_queue,
+};
 
 /// Engine settings shared by producers and workers. Every process on one Redis should agree on
 /// `prefix`; the rest may differ per process.
@@ -79,6 +81,8 @@ pub struct Fetched {
     pub soft_limit: Option<Duration>,
     pub hard_limit: Option<Duration>,
     pub created_at_ms: u64,
+    /// The task's key, if it has one.
+    pub key: Option<String>,
 }
 
 /// What one fetch returned.
@@ -127,15 +131,67 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// What [`Lanes::enqueue_detailed`] did with one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    pub id: TaskId,
+    /// True when a `dedupe` key matched: `id` is the task already queued or running.
+    pub existing: bool,
+}
+
+/// One key of a queue with work: its holder and its waiting tasks.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyStatus {
+    pub key: String,
+    /// Tasks of the key ready, delayed or running (at most its key concurrency).
+    pub slots_held: u64,
+    /// Tasks waiting behind them.
+    pub waiting: u64,
+    /// For one-slot keys: the task holding it.
+    pub holder: Option<TaskId>,
+    pub holder_state: Option<TaskState>,
+}
+
 /// Depths and counters of one queue.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct QueueStats {
     pub queue: String,
+    /// Waiting to run: in the ready set or behind their key.
     pub queued: u64,
+    /// Of `queued`, those waiting behind an earlier task of their key.
+    pub waiting_on_key: u64,
     pub scheduled: u64,
     pub running: u64,
     pub dead: u64,
     pub counters: HashMap<String, u64>,
+}
+
+impl QueueStats {
+    /// Builds the stats from the queue's set sizes and its raw `stats` hash (one place knows that
+    /// `laned` is a gauge of tasks waiting behind their key, counted as queued).
+    pub(crate) fn from_parts(
+        queue: &str,
+        ready: u64,
+        scheduled: u64,
+        running: u64,
+        dead: u64,
+        raw: HashMap<String, i64>,
+    ) -> Self {
+        let mut counters: HashMap<String, u64> = raw
+            .into_iter()
+            .map(|(name, n)| (name, n.max(0) as u64))
+            .collect();
+        let waiting_on_key = counters.remove("laned").unwrap_or(0);
+        Self {
+            queue: queue.to_owned(),
+            queued: ready + waiting_on_key,
+            waiting_on_key,
+            scheduled,
+            running,
+            dead,
+            counters,
+        }
+    }
 }
 
 /// The engine's client; cheap to clone, one multiplexed connection underneath.
@@ -231,14 +287,30 @@ impl Lanes {
         Ok(())
     }
 
-    /// Enqueues one task and returns its id.
+    /// Enqueues one task and returns its id (for a `dedupe` key already taken, the existing id).
     pub async fn enqueue(&self, queue: &str, task: NewTask) -> Result<TaskId> {
         let mut ids = self.enqueue_bulk(queue, vec![task]).await?;
         Ok(ids.remove(0))
     }
 
-    /// Enqueues many tasks in one round trip (one script call per 1000 tasks, pipelined).
+    /// Enqueues many tasks in one round trip and returns their ids.
     pub async fn enqueue_bulk(&self, queue: &str, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        Ok(self
+            .enqueue_detailed(queue, tasks)
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect())
+    }
+
+    /// Enqueues many tasks (one script call per 1000, pipelined: one round trip) and says, per
+    /// task, whether a `dedupe` key matched an existing task. A `reject` key that is taken fails
+    /// the whole call with [`Error::KeyBusy`] before anything is written.
+    pub async fn enqueue_detailed(
+        &self,
+        queue: &str,
+        tasks: Vec<NewTask>,
+    ) -> Result<Vec<Enqueued>> {
         validate_queue(queue)?;
         let cfg = &self.inner.cfg;
         let mut encoded = Vec::with_capacity(tasks.len());
@@ -248,6 +320,16 @@ impl Lanes {
                 return Err(Error::InvalidPriority {
                     priority: t.priority,
                 });
+            }
+            if let Some(key) = &t.key {
+                validate_key(key)?;
+                let single = matches!(t.key_policy, KeyPolicy::Reject | KeyPolicy::Dedupe);
+                if t.key_concurrency == 0 || (single && t.key_concurrency != 1) {
+                    return Err(Error::InvalidKeyConcurrency {
+                        concurrency: t.key_concurrency,
+                        policy: t.key_policy.to_string(),
+                    });
+                }
             }
             let delay_ms = u64::try_from(t.delay.as_millis())
                 .ok()
@@ -267,7 +349,8 @@ impl Lanes {
                 .key(&k.signal)
                 .key(&k.seq)
                 .key(&k.stats);
-            inv.arg(&k.task_prefix).arg(chunk.len());
+            inv.key(&k.kheld).key(&k.kowner);
+            inv.arg(&k.task_prefix).arg(&k.lane_prefix).arg(chunk.len());
             for (id, t, payload, enc, delay_ms) in chunk {
                 inv.arg(id.as_str())
                     .arg(&t.kind)
@@ -277,24 +360,51 @@ impl Lanes {
                     .arg(*delay_ms)
                     .arg(opt(t.max_retries))
                     .arg(opt(t.soft_limit.map(|d| d.as_millis())))
-                    .arg(opt(t.hard_limit.map(|d| d.as_millis())));
+                    .arg(opt(t.hard_limit.map(|d| d.as_millis())))
+                    .arg(t.key.as_deref().unwrap_or(""))
+                    .arg(t.key_policy.as_str())
+                    .arg(t.key_concurrency);
             }
             pipe.invoke_script(&inv);
         }
         let mut conn = self.connection();
-        if let Err(e) = pipe.query_async::<Vec<Value>>(&mut conn).await {
-            if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
-                return Err(e.into());
+        let replies = match pipe.query_async::<Vec<Vec<Value>>>(&mut conn).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // First use on this server: load the script, then send the batch again.
+                SCRIPTS
+                    .enqueue
+                    .prepare_invoke()
+                    .load_async(&mut conn)
+                    .await?;
+                pipe.query_async::<Vec<Vec<Value>>>(&mut conn).await?
             }
-            // First use on this server: load the script, then send the batch again.
-            SCRIPTS
-                .enqueue
-                .prepare_invoke()
-                .load_async(&mut conn)
-                .await?;
-            pipe.query_async::<Vec<Value>>(&mut conn).await?;
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::with_capacity(encoded.len());
+        let mut ids = encoded.into_iter().map(|(id, ..)| id);
+        for reply in replies {
+            if let Some(busy) = busy_reply(&reply) {
+                return Err(busy);
+            }
+            for v in reply {
+                let Some(id) = ids.next() else { break };
+                match v {
+                    Value::Int(_) => out.push(Enqueued {
+                        id,
+                        existing: false,
+                    }),
+                    other => {
+                        let existing: TaskId = text(other).parse()?;
+                        out.push(Enqueued {
+                            id: existing,
+                            existing: true,
+                        });
+                    }
+                }
+            }
         }
-        Ok(encoded.into_iter().map(|(id, ..)| id).collect())
+        Ok(out)
     }
 
     /// Leases up to `n` tasks of `queue` to `worker` for the configured lease.
@@ -340,6 +450,8 @@ impl Lanes {
             .key(&k.delayed)
             .key(&k.seq)
             .key(&k.signal)
+            .key(&k.kheld)
+            .key(&k.kowner)
             .arg(lease.id.as_str())
             .arg(&lease.token)
             .arg(serde_json::to_vec(result)?)
@@ -348,6 +460,9 @@ impl Lanes {
             .arg(n)
             .arg(worker)
             .arg(self.inner.cfg.lease.as_millis() as u64)
+            .arg(&k.lane_prefix)
+            .arg(&k.batch_prefix)
+            .arg(&k.batch_events)
             .invoke_async(&mut self.connection())
             .await?;
         let ok = reply.first().and_then(int) == Some(1);
@@ -375,6 +490,10 @@ impl Lanes {
             .key(&k.stats)
             .key(&k.stop)
             .key(&k.signal)
+            .key(&k.ready)
+            .key(&k.seq)
+            .key(&k.kheld)
+            .key(&k.kowner)
             .arg(lease.id.as_str())
             .arg(&lease.token)
             .arg(error)
@@ -384,6 +503,9 @@ impl Lanes {
             .arg(cfg.dead_ttl.as_millis() as u64)
             .arg(cfg.dead_cap)
             .arg(&k.task_prefix)
+            .arg(&k.lane_prefix)
+            .arg(&k.batch_prefix)
+            .arg(&k.batch_events)
             .invoke_async(&mut self.connection())
             .await?;
         stale_unless(ok == 1, lease)
@@ -463,11 +585,19 @@ impl Lanes {
             .key(&k.signal)
             .key(&k.dead)
             .key(&k.stats)
+            .key(&k.delayed)
+            .key(&k.seq)
+            .key(&k.kheld)
+            .key(&k.kowner)
             .arg(&k.task_prefix)
             .arg(default_max_retries)
             .arg(limits)
             .arg(cfg.dead_ttl.as_millis() as u64)
             .arg(cfg.dead_cap)
+            .arg(&k.lane_prefix)
+            .arg(&k.batch_prefix)
+            .arg(&k.batch_events)
+            .arg(cfg.result_ttl.as_millis() as u64)
             .invoke_async(&mut self.connection())
             .await?;
         Ok((expired, requeued))
@@ -501,8 +631,16 @@ impl Lanes {
             .key(&k.delayed)
             .key(&k.stop)
             .key(&k.stats)
+            .key(&k.signal)
+            .key(&k.seq)
+            .key(&k.kheld)
+            .key(&k.kowner)
             .arg(id.as_str())
             .arg(self.inner.cfg.result_ttl.as_millis() as u64)
+            .arg(&k.task_prefix)
+            .arg(&k.lane_prefix)
+            .arg(&k.batch_prefix)
+            .arg(&k.batch_events)
             .invoke_async(&mut self.connection())
             .await?;
         Ok(match out.as_str() {
@@ -516,22 +654,37 @@ impl Lanes {
         })
     }
 
-    /// Puts a dead-lettered task back on its queue with a fresh retry budget.
+    /// Puts a dead-lettered task back on its queue with a fresh retry budget. `Ok(false)` when it
+    /// is not in the dead-letter set; `Err(KeyBusy)` when its reject/dedupe key is taken.
     pub async fn requeue_dead(&self, id: &TaskId) -> Result<bool> {
         let k = self.qkeys(id.queue());
-        let ok: i64 = SCRIPTS
+        let reply: Value = SCRIPTS
             .requeue_dead
             .key(k.task(id.as_str()))
             .key(&k.dead)
             .key(&k.ready)
             .key(&k.signal)
+            .key(&k.delayed)
+            .key(&k.seq)
+            .key(&k.kheld)
+            .key(&k.kowner)
+            .key(&k.stats)
             .arg(id.as_str())
+            .arg(&k.task_prefix)
+            .arg(&k.lane_prefix)
             .invoke_async(&mut self.connection())
             .await?;
-        Ok(ok == 1)
+        match reply {
+            Value::Array(items) => Err(busy_reply(&items).unwrap_or(Error::KeyBusy {
+                key: String::new(),
+                task: String::new(),
+            })),
+            v => Ok(int(&v) == Some(1)),
+        }
     }
 
-    /// The task's current record, or `None` when it does not exist (or has expired).
+    /// The task's current record, or `None` when it does not exist (or has expired). A task
+    /// waiting behind its key reports its `key_position` (1 = next of its key).
     pub async fn task(&self, id: &TaskId) -> Result<Option<TaskInfo>> {
         let k = self.qkeys(id.queue());
         let tkey = k.task(id.as_str());
@@ -544,10 +697,53 @@ impl Lanes {
             .arg(id.as_str())
             .query_async(&mut self.connection())
             .await?;
-        Ok(task_info(id.clone(), fields, rank))
+        let Some(mut info) = task_info(id.clone(), fields, rank) else {
+            return Ok(None);
+        };
+        if let (Some(key), TaskState::Queued | TaskState::Scheduled) =
+            (info.key.clone(), info.state)
+        {
+            info.key_position = Some(
+                self.key_position(&k, id, &key, info.position.is_none())
+                    .await?,
+            );
+        }
+        Ok(Some(info))
     }
 
-    /// Many tasks' records in one round trip (missing ones are skipped).
+    /// 1-based place of a waiting keyed task among its key's waiting tasks.
+    async fn key_position(
+        &self,
+        k: &QueueKeys,
+        id: &TaskId,
+        key: &str,
+        in_lane: bool,
+    ) -> Result<u64> {
+        if !in_lane {
+            return Ok(1);
+        }
+        let (rank, owner): (Option<u64>, Option<String>) = redis::pipe()
+            .zrank(k.lane(key), id.as_str())
+            .hget(&k.kowner, key)
+            .query_async(&mut self.connection())
+            .await?;
+        let Some(rank) = rank else { return Ok(1) };
+        // A holder that has not started yet is ahead of the lane too.
+        let owner_waiting = match owner {
+            Some(owner) => {
+                let state: Option<String> = redis::cmd("HGET")
+                    .arg(k.task(&owner))
+                    .arg("state")
+                    .query_async(&mut self.connection())
+                    .await?;
+                matches!(state.as_deref(), Some("queued" | "scheduled" | "retrying"))
+            }
+            None => false,
+        };
+        Ok(rank + 1 + u64::from(owner_waiting))
+    }
+
+    /// Many tasks' records in one round trip (missing ones are skipped; no positions).
     pub async fn tasks(&self, ids: &[TaskId]) -> Result<Vec<TaskInfo>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -564,6 +760,110 @@ impl Lanes {
             .zip(rows)
             .filter_map(|(id, f)| task_info(id.clone(), f, None))
             .collect())
+    }
+
+    /// The decoded payloads of many tasks, in one round trip (`None` for missing or undecodable).
+    pub async fn payloads(&self, ids: &[TaskId]) -> Result<Vec<Option<Json>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET")
+                .arg(self.qkeys(id.queue()).task(id.as_str()))
+                .arg("payload")
+                .arg("enc");
+        }
+        let rows: Vec<(Option<Vec<u8>>, Option<String>)> =
+            pipe.query_async(&mut self.connection()).await?;
+        let limit = self.inner.cfg.max_payload;
+        Ok(rows
+            .into_iter()
+            .map(|(p, enc)| {
+                p.and_then(|p| codec::decode(&p, enc.as_deref().unwrap_or(""), limit).ok())
+            })
+            .collect())
+    }
+
+    /// Every key of a queue that holds a slot or has tasks waiting, with its running or next task
+    /// and how many wait behind it. O(active keys): for status pages, not hot paths.
+    pub async fn keys_status(&self, queue: &str) -> Result<Vec<KeyStatus>> {
+        validate_queue(queue)?;
+        let k = self.qkeys(queue);
+        let (held, owners): (HashMap<String, u64>, HashMap<String, String>) = redis::pipe()
+            .hgetall(&k.kheld)
+            .hgetall(&k.kowner)
+            .query_async(&mut self.connection())
+            .await?;
+        let mut names: Vec<String> = held.keys().cloned().collect();
+        names.sort();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.zcard(k.lane(name));
+            pipe.cmd("HGET")
+                .arg(k.task(owners.get(name).map_or("", String::as_str)))
+                .arg("state");
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.connection()).await?;
+        let mut out = Vec::with_capacity(names.len());
+        for (i, name) in names.into_iter().enumerate() {
+            let waiting = replies.get(2 * i).and_then(int).unwrap_or(0) as u64;
+            let state = replies
+                .get(2 * i + 1)
+                .cloned()
+                .map(text)
+                .and_then(|s| TaskState::parse(&s));
+            let holder = owners.get(&name).and_then(|id| id.parse().ok());
+            out.push(KeyStatus {
+                slots_held: held.get(&name).copied().unwrap_or(0),
+                waiting,
+                holder,
+                holder_state: state,
+                key: name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Keys of a queue whose task is running now.
+    pub async fn executing_keys(&self, queue: &str) -> Result<Vec<String>> {
+        Ok(self
+            .keys_status(queue)
+            .await?
+            .into_iter()
+            .filter(|k| k.holder_state == Some(TaskState::Running))
+            .map(|k| k.key)
+            .collect())
+    }
+
+    /// One key's tasks that are not finished, in the order they will run: the holder first, then
+    /// the lane. Each waiting one carries its `key_position`.
+    pub async fn key_tasks(&self, queue: &str, key: &str) -> Result<Vec<TaskInfo>> {
+        validate_queue(queue)?;
+        validate_key(key)?;
+        let k = self.qkeys(queue);
+        let (owner, lane): (Option<String>, Vec<String>) = redis::pipe()
+            .hget(&k.kowner, key)
+            .zrange(k.lane(key), 0, -1)
+            .query_async(&mut self.connection())
+            .await?;
+        let ids: Vec<TaskId> = owner
+            .into_iter()
+            .chain(lane)
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let mut infos = self.tasks(&ids).await?;
+        let mut next = 1;
+        for t in &mut infos {
+            if t.state != TaskState::Running && !t.state.is_final() {
+                t.key_position = Some(next);
+                next += 1;
+            }
+        }
+        Ok(infos)
     }
 
     /// The newest dead-lettered tasks of a queue (at most `limit`).
@@ -607,33 +907,34 @@ impl Lanes {
     pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         validate_queue(queue)?;
         let k = self.qkeys(queue);
-        let (queued, scheduled, running, dead, counters): (
-            u64,
-            u64,
-            u64,
-            u64,
-            HashMap<String, u64>,
-        ) = redis::pipe()
-            .zcard(&k.ready)
-            .zcard(&k.delayed)
-            .zcard(&k.leased)
-            .zcard(&k.dead)
-            .hgetall(&k.stats)
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(QueueStats {
-            queue: queue.to_owned(),
-            queued,
-            scheduled,
-            running,
-            dead,
-            counters,
-        })
+        let (ready, scheduled, running, dead, raw): (u64, u64, u64, u64, HashMap<String, i64>) =
+            redis::pipe()
+                .zcard(&k.ready)
+                .zcard(&k.delayed)
+                .zcard(&k.leased)
+                .zcard(&k.dead)
+                .hgetall(&k.stats)
+                .query_async(&mut self.connection())
+                .await?;
+        Ok(QueueStats::from_parts(
+            queue, ready, scheduled, running, dead, raw,
+        ))
     }
 }
 
 fn opt(v: Option<impl ToString>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// `{'busy', key, owner}` from a script: a reject/dedupe key is taken.
+fn busy_reply(items: &[Value]) -> Option<Error> {
+    match items {
+        [Value::BulkString(tag), key, owner] if tag.as_slice() == b"busy" => Some(Error::KeyBusy {
+            key: text(key.clone()),
+            task: text(owner.clone()),
+        }),
+        _ => None,
+    }
 }
 
 fn stale_unless(ok: bool, lease: &Lease) -> Result<()> {
@@ -646,7 +947,7 @@ fn stale_unless(ok: bool, lease: &Lease) -> Result<()> {
     }
 }
 
-const INFO_FIELDS: [&str; 14] = [
+const INFO_FIELDS: [&str; 16] = [
     "kind",
     "state",
     "attempts",
@@ -661,6 +962,8 @@ const INFO_FIELDS: [&str; 14] = [
     "run_at",
     "stop_requested",
     "enc",
+    "key",
+    "lane",
 ];
 
 fn task_info(id: TaskId, f: Vec<Option<Vec<u8>>>, rank: Option<u64>) -> Option<TaskInfo> {
@@ -689,6 +992,8 @@ fn task_info(id: TaskId, f: Vec<Option<Vec<u8>>>, rank: Option<u64>) -> Option<T
         progress: json(6),
         worker: text(7).filter(|_| state == TaskState::Running),
         position: rank.filter(|_| state == TaskState::Queued),
+        key: text(14),
+        key_position: None,
         created_at_ms: num(8).unwrap_or(0),
         started_at_ms: num(9),
         finished_at_ms: num(10),
@@ -721,7 +1026,7 @@ fn text(v: Value) -> String {
 }
 
 fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
-    const FIELDS: usize = 10;
+    const FIELDS: usize = 11;
     let malformed = || {
         Error::Redis(redis::RedisError::from((
             redis::ErrorKind::Client,
@@ -750,6 +1055,7 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
         let Ok(id) = id.parse::<TaskId>() else {
             continue;
         };
+        let key = f.pop().map(text).filter(|k| !k.is_empty());
         let created = f.pop().map(text).and_then(|s| s.parse().ok()).unwrap_or(0);
         let hard = f.pop().and_then(ms);
         let soft = f.pop().and_then(ms);
@@ -769,6 +1075,7 @@ fn parse_fetch(reply: Vec<Value>) -> Result<FetchBatch> {
             soft_limit: soft,
             hard_limit: hard,
             created_at_ms: created,
+            key,
         });
     }
     Ok(FetchBatch {

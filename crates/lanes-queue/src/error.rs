@@ -30,9 +30,39 @@ pub enum Error {
     /// the lease expired and the task belongs to someone else now.
     #[error("stale lease for task {id}: the lease expired and was given to another worker")]
     StaleLease { id: String },
+    /// A key that is empty, longer than 256 bytes, or holds control characters.
+    #[error("invalid key {key:?}: use 1 to 256 bytes without control characters")]
+    InvalidKey { key: String },
+    /// A key policy other than serial, reject or dedupe.
+    #[error("unknown key policy {policy:?}: use serial, reject or dedupe")]
+    InvalidKeyPolicy { policy: String },
+    /// A key concurrency of 0, or above 1 for a reject/dedupe key.
+    #[error(
+        "invalid key concurrency {concurrency} for policy {policy}: use at least 1 (exactly 1 for reject and dedupe)"
+    )]
+    InvalidKeyConcurrency { concurrency: u32, policy: String },
+    /// A `reject` key already has a task queued or running.
+    #[error("key {key:?} already has task {task} queued or running")]
+    KeyBusy { key: String, task: String },
     /// A delay too long to represent.
     #[error("delay {delay:?} is too long")]
     InvalidDelay { delay: Duration },
+    /// A queue's rate limiter could not be set up (a prefix it cannot use) or could not reach
+    /// Redis after its bounded retry; nothing was fetched without a grant.
+    #[error("rate limiter: {0}")]
+    RateLimit(#[from] lanes_ratelimit::Error),
+    /// A batch that cannot be created as asked (a keyed child or finalize task, too many children).
+    #[error("invalid batch: {reason}")]
+    InvalidBatch { reason: String },
+    /// A string that is not a batch id (`<queue>.<32 hex>`).
+    #[error("invalid batch id {id:?}: expected <queue>.<id>")]
+    InvalidBatchId { id: String },
+    /// A batch write (progress, result) from a task that belongs to no batch.
+    #[error("task {id} is not part of a batch")]
+    NotInBatch { id: String },
+    /// No such batch: it never existed, or it finished and expired.
+    #[error("no batch {id} (it never existed, or it finished and expired)")]
+    BatchNotFound { id: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

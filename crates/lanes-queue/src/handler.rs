@@ -113,6 +113,8 @@ pub struct TaskContext {
     pub id: TaskId,
     pub queue: String,
     pub kind: String,
+    /// The task's key (its lane), if it has one.
+    pub key: Option<String>,
     /// 1 for the first attempt.
     pub attempt: u32,
     /// Retries allowed after the first attempt.

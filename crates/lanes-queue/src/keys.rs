@@ -14,6 +14,11 @@
 //! | `P:{q}:seq` | string | counter for FIFO order and fencing tokens |
 //! | `P:{q}:stats` | hash | enqueued / succeeded / failed / retried / dead / cancelled / expired |
 //! | `P:{q}:t:<id>` | hash | one task: kind, payload, state, attempts, token, result, error, times |
+//! | `P:{q}:kheld` | hash | key → slots held (tasks of the key ready, delayed or running) |
+//! | `P:{q}:kowner` | hash | key → the task holding a one-slot key |
+//! | `P:{q}:lane:<key>` | zset | tasks waiting for their key, in enqueue order |
+//! | `P:{q}:batch:<bid>` | hash | one batch: state, counters, children ids, finalize task, result |
+//! | `P:{q}:batch-events` | stream | batch events (created, progress, child ends, finalize, end), capped |
 //!
 //! Global: `P:queues` (set of queue names), `P:workers` (zset worker id → last heartbeat),
 //! `P:worker:<id>` (JSON worker record with a TTL).
@@ -35,13 +40,29 @@ pub struct QueueKeys {
     pub signal: String,
     pub seq: String,
     pub stats: String,
+    pub kheld: String,
+    pub kowner: String,
     /// Prefix of task hashes: append a task id.
     pub task_prefix: String,
+    /// Prefix of key lanes: append a key.
+    pub lane_prefix: String,
+    /// Prefix of batch hashes: append a batch id.
+    pub batch_prefix: String,
+    /// The queue's capped stream of batch events.
+    pub batch_events: String,
 }
 
 impl QueueKeys {
     pub fn task(&self, id: &str) -> String {
         format!("{}{id}", self.task_prefix)
+    }
+
+    pub fn lane(&self, key: &str) -> String {
+        format!("{}{key}", self.lane_prefix)
+    }
+
+    pub fn batch(&self, id: &str) -> String {
+        format!("{}{id}", self.batch_prefix)
     }
 }
 
@@ -67,7 +88,12 @@ impl Keys {
             signal: format!("{base}:signal"),
             seq: format!("{base}:seq"),
             stats: format!("{base}:stats"),
+            kheld: format!("{base}:kheld"),
+            kowner: format!("{base}:kowner"),
             task_prefix: format!("{base}:t:"),
+            lane_prefix: format!("{base}:lane:"),
+            batch_prefix: format!("{base}:batch:"),
+            batch_events: format!("{base}:batch-events"),
         }
     }
 
@@ -92,10 +118,19 @@ mod tests {
     fn queue_keys_share_one_hash_tag() {
         let k = Keys::new("lanes").queue("photos");
         for key in [
-            &k.ready, &k.delayed, &k.leased, &k.dead, &k.stop, &k.signal, &k.seq, &k.stats,
+            &k.ready,
+            &k.delayed,
+            &k.leased,
+            &k.dead,
+            &k.stop,
+            &k.signal,
+            &k.seq,
+            &k.stats,
+            &k.batch_events,
         ] {
             assert!(key.starts_with("lanes:{photos}:"), "{key}");
         }
         assert_eq!(k.task("photos.abc"), "lanes:{photos}:t:photos.abc");
+        assert_eq!(k.batch("photos.abc"), "lanes:{photos}:batch:photos.abc");
     }
 }

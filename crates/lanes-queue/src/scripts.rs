@@ -15,6 +15,10 @@ pub(crate) struct Scripts {
     pub cancel: Script,
     pub requeue_dead: Script,
     pub progress: Script,
+    pub batch_create: Script,
+    pub batch_progress: Script,
+    pub batch_cancel: Script,
+    pub batch_result: Script,
 }
 
 const COMMON: &str = include_str!("../lua/common.lua");
@@ -34,4 +38,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     cancel: script(include_str!("../lua/cancel.lua")),
     requeue_dead: script(include_str!("../lua/requeue_dead.lua")),
     progress: script(include_str!("../lua/progress.lua")),
+    batch_create: script(include_str!("../lua/batch_create.lua")),
+    batch_progress: script(include_str!("../lua/batch_progress.lua")),
+    batch_cancel: script(include_str!("../lua/batch_cancel.lua")),
+    batch_result: script(include_str!("../lua/batch_result.lua")),
 });

@@ -154,6 +154,61 @@ impl fmt::Display for TaskState {
     }
 }
 
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty() && key.len() <= 256 && key.chars().all(|c| !c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidKey {
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// What happens to a task whose key already has work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPolicy {
+    /// Wait behind the key's earlier tasks; run one at a time (or `key_concurrency` at a time) in
+    /// enqueue order. Other keys never wait behind it.
+    #[default]
+    Serial,
+    /// Refuse at enqueue while a task of the key is queued or running (`Error::KeyBusy`).
+    Reject,
+    /// Return the id of the task of the key already queued or running instead of a new one.
+    Dedupe,
+}
+
+impl KeyPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Serial => "serial",
+            Self::Reject => "reject",
+            Self::Dedupe => "dedupe",
+        }
+    }
+}
+
+impl FromStr for KeyPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "serial" => Ok(Self::Serial),
+            "reject" => Ok(Self::Reject),
+            "dedupe" => Ok(Self::Dedupe),
+            other => Err(Error::InvalidKeyPolicy {
+                policy: other.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for KeyPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Default priority: the middle of 0..=9.
 pub const DEFAULT_PRIORITY: u8 = 5;
 
@@ -172,6 +227,11 @@ pub struct NewTask {
     pub soft_limit: Option<Duration>,
     /// Overrides the kind's hard time limit.
     pub hard_limit: Option<Duration>,
+    /// The lane this task belongs to (a bank account, a project id): see [`KeyPolicy`].
+    pub key: Option<String>,
+    pub key_policy: KeyPolicy,
+    /// Tasks of one key allowed to run at once (serial policy only).
+    pub key_concurrency: u32,
 }
 
 impl NewTask {
@@ -184,7 +244,23 @@ impl NewTask {
             max_retries: None,
             soft_limit: None,
             hard_limit: None,
+            key: None,
+            key_policy: KeyPolicy::Serial,
+            key_concurrency: 1,
         }
+    }
+
+    /// Puts the task in a key's lane under a policy.
+    pub fn key(mut self, key: impl Into<String>, policy: KeyPolicy) -> Self {
+        self.key = Some(key.into());
+        self.key_policy = policy;
+        self
+    }
+
+    /// Lets up to `n` tasks of this task's key run at once (serial policy).
+    pub fn key_concurrency(mut self, n: u32) -> Self {
+        self.key_concurrency = n;
+        self
     }
 
     pub fn priority(mut self, priority: u8) -> Self {
@@ -223,6 +299,11 @@ pub struct TaskInfo {
     pub attempts: u32,
     pub priority: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// While queued behind its key: 1 = next of its key to run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -230,7 +311,7 @@ pub struct TaskInfo {
     pub progress: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
-    /// Position in the queue (0 = next), while queued.
+    /// Position in the queue's ready set (0 = next), while queued there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
     pub created_at_ms: u64,

@@ -3,7 +3,9 @@
 //!
 //! One process runs one [`Worker`]. Its moving parts:
 //! - one fetcher per queue: waits for a free slot, leases up to that many tasks in one script
-//!   call, and blocks on the queue's signal list (no polling) when the queue is empty;
+//!   call, and blocks on the queue's signal list (no polling) when the queue is empty; a
+//!   rate-limited queue's fetcher takes a grant from the queue's limiter per task instead
+//!   (see [`crate::limits`]);
 //! - one task per leased task: waits for a run slot (prefetched tasks wait here as "reserved"),
 //!   runs the handler, then acks, retries, dead-letters or hands the task back;
 //! - one heartbeat loop: renews every held lease (one script call per queue), learns of stop
@@ -25,9 +27,11 @@ use crate::client::{FailMode, Fetched, Lanes, Lease};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::handler::{CancelReason, Handler, TaskContext, TaskError};
-use crate::registry::{TaskSummary, WorkerInfo, WorkerStats, hostname, now_ms};
+use crate::held::HeldSet;
+use crate::limits::{Limits, QueueLimits, Rate};
+use crate::registry::{WorkerInfo, WorkerStats, hostname, now_ms};
 use crate::retry::KindConfig;
-use crate::task::{TaskId, validate_queue};
+use crate::task::validate_queue;
 
 /// How long a stopped handler gets to return before it is dropped.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -58,6 +62,13 @@ pub struct WorkerConfig {
     pub idle_wait: Duration,
     /// Settings for kinds registered without their own.
     pub default_kind: KindConfig,
+    /// At most this many keyed tasks run at once in this process (`--max-concurrent-keys`,
+    /// the seed's `MAX_CONCURRENT_PROJECTS`), independent of `concurrency`; unkeyed tasks do not
+    /// count. `None`: no cap beyond `concurrency`.
+    pub max_concurrent_keys: Option<usize>,
+    /// Per-queue rate limits (`--rate-limit photos=50/m`): a limited queue is fetched no faster
+    /// than its rate by all workers together. Queues this worker does not consume are ignored.
+    pub rate_limits: HashMap<String, Rate>,
 }
 
 impl Default for WorkerConfig {
@@ -72,6 +83,8 @@ impl Default for WorkerConfig {
             heartbeat: Duration::from_secs(1),
             idle_wait: Duration::from_secs(5),
             default_kind: KindConfig::default(),
+            rate_limits: HashMap::new(),
+            max_concurrent_keys: None,
         }
     }
 }
@@ -87,6 +100,7 @@ pub struct Worker {
     cfg: WorkerConfig,
     kinds: HashMap<String, Kind>,
     id: String,
+    limits: Option<Limits>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -109,7 +123,16 @@ impl Worker {
             cfg,
             kinds: HashMap::new(),
             id,
+            limits: None,
         }
+    }
+
+    /// Where the per-queue limiters live: by default a [`Limits`] on the engine's connection and
+    /// prefix; pass one to share its retry policy with the handlers' own limiters (or to keep
+    /// limiters on another Redis).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// Registers the handler for a task kind, with its retry policy and time limits.
@@ -147,18 +170,30 @@ impl Worker {
             validate_queue(q)?;
         }
         let concurrency = self.cfg.concurrency.max(1);
+        let lanes = &self.lanes;
+        let limits = QueueLimits::new(&self.cfg.rate_limits, &self.cfg.queues, || {
+            match self.limits {
+                Some(limits) => Ok(limits),
+                None => Ok(Limits::new(lanes.connection(), lanes.keys().prefix())?),
+            }
+        })?;
         let sh = Arc::new(Shared {
             lanes: self.lanes,
             id: self.id,
             started_at_ms: now_ms(),
             kinds: self.kinds,
             run_slots: Arc::new(Semaphore::new(concurrency)),
+            key_slots: self
+                .cfg
+                .max_concurrent_keys
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
             budget: self.cfg.max_tasks.map(AtomicU64::new),
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(HeldSet::default()),
             stats: Counters::default(),
             shutdown: shutdown.clone(),
             stop_fetching: CancellationToken::new(),
             abort_running: CancellationToken::new(),
+            limits,
             cfg: WorkerConfig {
                 concurrency,
                 ..self.cfg
@@ -231,9 +266,11 @@ struct Shared {
     started_at_ms: u64,
     kinds: HashMap<String, Kind>,
     run_slots: Arc<Semaphore>,
+    /// Keyed tasks running in this process (`max_concurrent_keys`).
+    key_slots: Option<Arc<Semaphore>>,
     /// Task starts left before `max_tasks` is reached.
     budget: Option<AtomicU64>,
-    held: Mutex<HashMap<TaskId, Held>>,
+    held: Mutex<HeldSet>,
     stats: Counters,
     /// The caller's shutdown signal.
     shutdown: CancellationToken,
@@ -241,16 +278,8 @@ struct Shared {
     stop_fetching: CancellationToken,
     /// Grace is over: running handlers are dropped and their tasks handed back.
     abort_running: CancellationToken,
-}
-
-struct Held {
-    lease: Lease,
-    kind: String,
-    attempt: u32,
-    since_ms: u64,
-    started: bool,
-    stop: CancellationToken,
-    lost: CancellationToken,
+    /// Limiters of the rate-limited queues.
+    limits: QueueLimits,
 }
 
 #[derive(Default)]
@@ -303,7 +332,7 @@ impl Shared {
         }
     }
 
-    fn held<T>(&self, f: impl FnOnce(&mut HashMap<TaskId, Held>) -> T) -> T {
+    fn held<T>(&self, f: impl FnOnce(&mut HeldSet) -> T) -> T {
         let mut held = self
             .held
             .lock()
@@ -313,40 +342,11 @@ impl Shared {
 
     /// Starts tracking a leased task (renewed by the heartbeat, shown by inspect).
     fn hold(&self, task: &Fetched, started: bool) -> (CancellationToken, CancellationToken) {
-        let stop = CancellationToken::new();
-        let lost = CancellationToken::new();
-        let held = Held {
-            lease: task.lease.clone(),
-            kind: task.kind.clone(),
-            attempt: task.attempt,
-            since_ms: now_ms(),
-            started,
-            stop: stop.clone(),
-            lost: lost.clone(),
-        };
-        self.held(|h| h.insert(task.lease.id.clone(), held));
-        (stop, lost)
+        self.held(|h| h.insert(task, started, now_ms()))
     }
 
     fn info(&self) -> WorkerInfo {
-        let (mut active, mut reserved) = (Vec::new(), Vec::new());
-        self.held(|held| {
-            for h in held.values() {
-                let s = TaskSummary {
-                    id: h.lease.id.to_string(),
-                    kind: h.kind.clone(),
-                    attempt: h.attempt,
-                    since_ms: h.since_ms,
-                };
-                if h.started {
-                    active.push(s)
-                } else {
-                    reserved.push(s)
-                }
-            }
-        });
-        active.sort_by_key(|s| s.since_ms);
-        reserved.sort_by_key(|s| s.since_ms);
+        let (active, reserved) = self.held(|held| held.summaries());
         WorkerInfo {
             id: self.id.clone(),
             name: self.cfg.name.clone(),
@@ -384,6 +384,9 @@ impl Shared {
 async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tracker: TaskTracker) {
     let mut blocking = None;
     let mut backoff = Duration::from_millis(100);
+    // A rate-limited queue leases one task per grant.
+    let mut limited = sh.limits.fetcher(&queue);
+    let max_fetch = if limited.is_some() { 1 } else { MAX_FETCH };
     loop {
         let first = tokio::select! {
             biased;
@@ -391,11 +394,28 @@ async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tra
             p = in_hand.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         let mut permits = vec![first];
-        while permits.len() < MAX_FETCH {
+        while permits.len() < max_fetch {
             match in_hand.clone().try_acquire_owned() {
                 Ok(p) => permits.push(p),
                 Err(_) => break,
             }
+        }
+        // Under a key cap, lease no more than the free key slots (any fetched task may be keyed).
+        let mut key_permits = Vec::new();
+        if let Some(ks) = &sh.key_slots {
+            let first = tokio::select! {
+                biased;
+                _ = sh.stop_fetching.cancelled() => break,
+                p = ks.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            };
+            key_permits.push(first);
+            while key_permits.len() < permits.len() {
+                match ks.clone().try_acquire_owned() {
+                    Ok(p) => key_permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            permits.truncate(key_permits.len());
         }
         let want = sh.take_budget(permits.len());
         if want == 0 {
@@ -403,8 +423,16 @@ async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tra
             break;
         }
         permits.truncate(want);
-        let batch = match sh.lanes.fetch(&queue, &sh.id, want).await {
-            Ok(batch) => batch,
+        let fetched = match limited.as_mut() {
+            None => sh.lanes.fetch(&queue, &sh.id, want).await.map(Some),
+            Some(l) => l.fetch(&sh.lanes, &queue, &sh.id, &sh.stop_fetching).await,
+        };
+        let batch = match fetched {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                sh.return_budget(want);
+                break;
+            }
             Err(e) => {
                 sh.return_budget(want);
                 drop(permits);
@@ -422,9 +450,15 @@ async fn fetch_loop(sh: Arc<Shared>, queue: String, in_hand: Arc<Semaphore>, tra
         sh.return_budget(want - got);
         for (task, permit) in batch.tasks.into_iter().zip(permits.drain(..)) {
             let (stop, lost) = sh.hold(&task, false);
-            tracker.spawn(run_task(sh.clone(), task, permit, stop, lost));
+            let key_permit = if task.key.is_some() {
+                key_permits.pop()
+            } else {
+                None
+            };
+            tracker.spawn(run_task(sh.clone(), task, permit, key_permit, stop, lost));
         }
         drop(permits);
+        drop(key_permits);
         if got == want {
             continue;
         }
@@ -474,6 +508,7 @@ async fn run_task(
     sh: Arc<Shared>,
     task: Fetched,
     in_hand: OwnedSemaphorePermit,
+    mut key_permit: Option<OwnedSemaphorePermit>,
     stop: CancellationToken,
     lost: CancellationToken,
 ) {
@@ -481,7 +516,6 @@ async fn run_task(
     let mut next = Some((task, stop, lost));
     let mut chained = 0;
     while let Some((task, stop, lost)) = next.take() {
-        let id = task.lease.id.clone();
         if slot.is_none() {
             slot = tokio::select! {
                 biased;
@@ -490,26 +524,30 @@ async fn run_task(
             };
         }
         let outcome = if slot.is_some() {
-            sh.held(|held| {
-                if let Some(h) = held.get_mut(&id) {
-                    h.started = true;
-                    h.since_ms = now_ms();
-                }
-            });
+            sh.held(|held| held.mark_started(&task.lease, now_ms()));
             Counters::bump(&sh.stats.processed);
             execute(&sh, &task, &stop, &lost).await
         } else {
             Outcome::HandBack
         };
         chained += 1;
-        let may_chain = slot.is_some() && chained < MAX_CHAIN;
+        // Chaining would lease past a queue's rate limiter, or past the key cap unless this slot
+        // holds a key permit the next task can inherit.
+        let may_chain = slot.is_some()
+            && chained < MAX_CHAIN
+            && !sh.limits.is_limited(task.lease.queue())
+            && (sh.key_slots.is_none() || key_permit.is_some());
         next = finish(&sh, &task, outcome, stop.is_cancelled(), may_chain)
             .await
             .map(|t| {
                 let (stop, lost) = sh.hold(&t, true);
                 (t, stop, lost)
             });
-        sh.held(|held| held.remove(&id));
+        if next.as_ref().is_none_or(|(t, ..)| t.key.is_none()) {
+            key_permit = None;
+        }
+        // Only this attempt's entry: a retry of the same task may already be held by another slot.
+        sh.held(|held| held.remove(&task.lease));
     }
     drop(in_hand);
 }
@@ -541,6 +579,7 @@ async fn execute(
         id: task.lease.id.clone(),
         queue: task.lease.queue().to_owned(),
         kind: task.kind.clone(),
+        key: task.key.clone(),
         attempt: task.attempt,
         max_retries: task.max_retries.unwrap_or(kind.cfg.retry.max_retries),
         payload,
@@ -739,17 +778,13 @@ async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let mut by_queue: HashMap<String, Vec<Lease>> = HashMap::new();
-        sh.held(|held| {
-            for h in held.values() {
-                by_queue
-                    .entry(h.lease.queue().to_owned())
-                    .or_default()
-                    .push(h.lease.clone());
-            }
-        });
-        let renewals =
-            futures::future::join_all(by_queue.iter().map(|(q, leases)| sh.lanes.renew(q, leases)));
+        let by_queue = sh.held(|held| held.leases_by_queue());
+        let lanes = &sh.lanes;
+        let renewals = futures::future::join_all(
+            by_queue
+                .iter()
+                .map(|(q, leases)| async move { (leases, lanes.renew(q, leases).await) }),
+        );
         let reaps = futures::future::join_all(
             sh.cfg
                 .queues
@@ -757,20 +792,9 @@ async fn heartbeat_loop(sh: Arc<Shared>, stop: CancellationToken) {
                 .map(|q| sh.lanes.reap(q, default_max, &limits)),
         );
         let (renewals, reaps, published) = tokio::join!(renewals, reaps, sh.publish());
-        for r in renewals {
+        for (sent, r) in renewals {
             match r {
-                Ok(r) => sh.held(|held| {
-                    for id in &r.lost {
-                        if let Some(h) = held.get(id) {
-                            h.lost.cancel();
-                        }
-                    }
-                    for id in &r.stop {
-                        if let Some(h) = held.get(id) {
-                            h.stop.cancel();
-                        }
-                    }
-                }),
+                Ok(r) => sh.held(|held| held.apply_renewal(sent, &r)),
                 Err(e) => warn!(worker = %sh.id, error = %e, "lease renewal failed"),
             }
         }

@@ -63,6 +63,11 @@ pub mod futures_box {
 
 async fn run(ctx: TaskContext, policy: Arc<ExecPolicy>) -> TaskResult {
     let p: ExecPayload = ctx.payload_as()?;
+    run_program(&ctx, p, &policy).await
+}
+
+/// Runs one program for a task under a policy (shared by `exec` and the ticket executor).
+pub async fn run_program(ctx: &TaskContext, p: ExecPayload, policy: &ExecPolicy) -> TaskResult {
     if p.cmd.is_empty() {
         return Err(TaskError::permanent("exec: cmd is empty"));
     }

@@ -46,6 +46,13 @@ fn a_task_whose_worker_is_killed_runs_again_elsewhere_after_the_lease_and_is_ack
         "{running}"
     );
 
+    // Kill only once the command is under way, so the record shows the interrupted attempt.
+    lanes_testkit::wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&record)
+            .ok()
+            .filter(|t| t.contains("start 1"))
+    })
+    .expect("the first attempt started its command");
     victim.signal(libc::SIGKILL);
     victim
         .wait_timeout(Duration::from_secs(10))

@@ -1,8 +1,11 @@
 //! Integration tests of the engine against a real Redis (started by lanes-testkit).
 
+mod batches;
 mod cancel;
 mod delivery;
 mod enqueue;
+mod keys;
+mod rate_limits;
 mod retries;
 mod shutdown;
 mod support;

@@ -287,3 +287,47 @@ async fn retry_after_from_the_handler_sets_the_delay() {
     assert!(run_at >= info.created_at_ms + 800);
     running.shutdown().await;
 }
+
+/// Retries with no backoff, leased again at once by other slots of the same worker, each succeed
+/// on their second attempt with no stale write and no expired lease. (The race this exercises —
+/// an old attempt's bookkeeping touching the new attempt of the same id — is pinned down
+/// deterministically by the unit tests of the worker's held-lease set.)
+#[tokio::test]
+async fn an_immediate_retry_on_the_same_worker_keeps_its_lease() {
+    let e = env().await;
+    let cfg = lanes_queue::WorkerConfig {
+        heartbeat: Duration::from_millis(20),
+        ..worker_cfg(&["jobs"], 8)
+    };
+    let w = Worker::new(e.lanes.clone(), cfg).register(
+        "once",
+        fast_retries(3),
+        |ctx: TaskContext| async move {
+            if ctx.attempt == 1 {
+                return Err(TaskError::retry_after("fails once", Duration::ZERO));
+            }
+            Ok(Value::Null)
+        },
+    );
+    let running = start(w);
+    let ids = e
+        .lanes
+        .enqueue_bulk(
+            "jobs",
+            (0..300).map(|_| NewTask::new("once", json!({}))).collect(),
+        )
+        .await
+        .expect("enqueue");
+    for id in &ids {
+        let info = wait_final(&e.lanes, id).await;
+        assert_eq!(
+            (info.state, info.attempts),
+            (TaskState::Succeeded, 2),
+            "{info:?}"
+        );
+    }
+    let report = running.shutdown().await;
+    assert_eq!(report.stale, 0, "no attempt lost its lease: {report:?}");
+    let stats = e.lanes.queue_stats("jobs").await.expect("stats");
+    assert_eq!(stats.counters.get("expired"), None, "{stats:?}");
+}
