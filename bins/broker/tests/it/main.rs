@@ -1,0 +1,8 @@
+//! Integration tests of the broker: `app()` driven with `tower::ServiceExt::oneshot` against a
+//! real Redis, each test under its own key prefix.
+
+mod auth;
+mod inspect;
+mod ops;
+mod support;
+mod tasks;
