@@ -312,6 +312,9 @@ impl Lanes {
         tasks: Vec<NewTask>,
     ) -> Result<Vec<Enqueued>> {
         validate_queue(queue)?;
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
         let cfg = &self.inner.cfg;
         let mut encoded = Vec::with_capacity(tasks.len());
         for t in &tasks {

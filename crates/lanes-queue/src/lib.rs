@@ -9,6 +9,8 @@
 //! - [`retry`]: per-kind retry policies and time limits.
 //! - [`limits`]: per-queue rate limits (one distributed limiter per queue, from `lanes-ratelimit`).
 //! - [`registry`]: worker records (`inspect active|reserved|stats`).
+//! - [`admin`]: read-mostly operator queries for the broker (many queues' stats in one trip).
+//! - `held`: the leases one worker holds, keyed by (task id, fencing token).
 //! - [`task`]: task ids, states, `NewTask` and `TaskInfo`.
 //! - [`keys`]: the Redis key schema (the only place key names are built).
 //! - [`codec`]: payload encoding and compression.
@@ -38,7 +40,8 @@ pub use batch::{
     BatchCancel, BatchEvent, BatchId, BatchInfo, BatchSpec, BatchState, ChildProgress,
 };
 pub use client::{
-    CancelOutcome, Config, FailMode, FetchBatch, Fetched, Lanes, Lease, QueueStats, Renewal,
+    CancelOutcome, Config, Enqueued, FailMode, FetchBatch, Fetched, KeyStatus, Lanes, Lease,
+    QueueStats, Renewal,
 };
 pub use error::{Error, Result};
 pub use handler::{CancelReason, Handler, TaskContext, TaskError, TaskResult};

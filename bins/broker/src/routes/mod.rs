@@ -12,6 +12,7 @@
 pub mod dashboard;
 pub mod generic;
 pub mod ops;
+pub mod tickets;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -73,6 +74,7 @@ impl Modify for BearerAuth {
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(generic::routes())
+        .merge(tickets::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
 }

@@ -6,3 +6,4 @@ mod inspect;
 mod ops;
 mod support;
 mod tasks;
+mod tickets;
