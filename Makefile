@@ -1,5 +1,7 @@
 # Lanes: a thin index of one-line targets; the work lives in scripts/.
-.PHONY: demo test bench lint fmt
+.PHONY: demo test bench lint fmt up down
+
+WORKERS ?= 2
 
 demo:   ## install what is missing, build, run every scenario end to end on an embedded stack
 	scripts/demo
@@ -9,6 +11,12 @@ test:   ## cargo fmt --check, clippy -D warnings, every test against a real redi
 
 bench:  ## release build, then the benchmark suite (table + target/bench/*.json)
 	scripts/bench
+
+up:     ## a local stack in the background: redis, fakes, broker, WORKERS workers per role
+	scripts/up $(WORKERS)
+
+down:   ## stop exactly what `make up` started
+	scripts/down
 
 lint:   ## formatting and lints only
 	cargo fmt --all --check && cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -95,6 +95,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    restore_sigpipe();
     let args = Args::parse();
     lanes_cli::init_tracing(args.conn.log_format);
     match run(args).await {
@@ -164,5 +165,16 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         Some(Command::Cancel { id }) => commands::cancel(&lanes, &id).await,
         Some(Command::Requeue { id }) => commands::requeue(&lanes, &id).await,
         Some(Command::Tickets(cmd)) => commands::tickets(&lanes, cmd).await,
+    }
+}
+
+/// `worker inspect ... | head` should end quietly like any Unix tool, not panic on a closed pipe:
+/// Rust ignores SIGPIPE by default, so put the default action back.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any other thread exists; signal(2) with the
+    // default action touches no memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
