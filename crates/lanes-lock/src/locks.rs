@@ -443,7 +443,7 @@ impl Locks {
             Ok(values) => values,
             Err(error) => {
                 self.spawn_release(keys.clone(), key.to_owned(), owner.to_owned());
-                return Err(error);
+                return Err(error.into());
             }
         };
         let bad = || Error::BadReply(format!("lock acquire returned {values:?}"));
@@ -537,6 +537,7 @@ impl Locks {
                 async move { redis::AsyncCommands::del::<_, ()>(&mut conn, &all).await }
             })
             .await
+            .map_err(Error::from)
     }
 }
 

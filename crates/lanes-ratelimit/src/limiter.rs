@@ -241,6 +241,7 @@ impl Limiter {
                 }
             })
             .await
+            .map_err(Error::from)
     }
 
     /// Tokens available now, time to the next free slot and the pause, read on the Redis clock

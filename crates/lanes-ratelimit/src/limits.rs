@@ -139,6 +139,7 @@ impl Limits {
                 async move { conn.hgetall(key).await }
             })
             .await
+            .map_err(crate::error::Error::from)
     }
 
     /// Records `name → value` in an index hash so dashboards can enumerate it.
@@ -156,5 +157,6 @@ impl Limits {
                 async move { conn.hset(index, name, value).await.map(|_: usize| ()) }
             })
             .await
+            .map_err(crate::error::Error::from)
     }
 }
