@@ -3,6 +3,7 @@
 //! with visible progress, prints a summary table, stops everything it started, and exits
 //! non-zero if any expectation failed.
 
+mod bank;
 mod engine;
 mod stack;
 mod summary;
@@ -61,6 +62,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut ok = engine::run(&mut stack, args.workers, &mut rows).await;
     if matches!(ok, Ok(true)) {
         ok = tickets::run(&mut stack, 3, &mut rows).await;
+    }
+    if matches!(ok, Ok(true)) {
+        ok = bank::run(&mut stack, &mut rows).await;
     }
     let stopped = stack.stop().await;
     summary::print(&rows);

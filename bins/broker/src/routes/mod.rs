@@ -9,6 +9,7 @@
 //! Layers, outermost first: security headers → HTTP metrics → panic catcher → timeout →
 //! auth → body limit → handler.
 
+pub mod bank;
 pub mod dashboard;
 pub mod generic;
 pub mod ops;
@@ -75,6 +76,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(generic::routes())
         .merge(tickets::routes())
+        .merge(bank::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
 }

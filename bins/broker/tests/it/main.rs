@@ -2,6 +2,7 @@
 //! real Redis, each test under its own key prefix.
 
 mod auth;
+mod bank;
 mod inspect;
 mod ops;
 mod support;

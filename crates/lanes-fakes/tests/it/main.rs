@@ -1,6 +1,7 @@
 //! Integration tests of the fakes: wire shapes, errors and rate limits, through `app()` with
 //! `oneshot` and through a real server bound on 127.0.0.1:0.
 
+mod bank;
 mod keepa;
 mod spapi;
 mod support;

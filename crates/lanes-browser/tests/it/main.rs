@@ -1,0 +1,4 @@
+//! lanes-browser against real headless Chromium and a loopback page server (the bank fake).
+
+mod pool;
+mod support;
