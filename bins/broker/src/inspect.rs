@@ -1,18 +1,23 @@
-//! `broker inspect active|reserved|stats|dead`: the fleet from a shell, as tables or JSON.
+//! `broker inspect active|reserved|stats|dead|queues|keys`: the fleet from a shell, as tables or
+//! JSON (`--json`, for scripts).
 //!
-//! It mirrors `worker inspect` (same subcommands, flags and columns) but is written over the
-//! broker's own fleet reader rather than by depending on the `worker` crate, which would compile
-//! the worker's HTTP client and task kinds into the broker. `stats` also lists rate limiters
-//! and semaphores.
+//! `active`, `reserved`, `stats` and `dead` mirror `worker inspect` (same subcommands, flags and
+//! columns) but are written over the broker's own fleet reader rather than by depending on the
+//! `worker` crate, which would compile the worker's HTTP client and task kinds into the broker.
+//! `stats` also lists rate limiters and semaphores. `queues` is every queue's depths and
+//! counters; `keys` is every key (lane) with work and its tasks, executing and queued with their
+//! positions: what `redis-cli KEYS` was used for, without touching the keyspace.
 
 use std::io::Write;
 
 use anyhow::Result;
+use futures::future::join_all;
 use lanes_queue::Lanes;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::fleet::{self, Fleet};
-use crate::model::{QueueView, TaskView, WorkerTask, WorkerView};
+use crate::model::{KeyView, QueueView, TaskView, WorkerTask, WorkerView};
 
 /// What `inspect` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,6 +30,58 @@ pub enum Inspect {
     Stats,
     /// Dead-lettered tasks of the given queues, newest first.
     Dead,
+    /// Every queue with its depths and counters.
+    Queues,
+    /// Keys (lanes) with work: the tasks executing and queued behind each, with positions.
+    Keys,
+}
+
+/// One key (lane) with work and its unfinished tasks in run order: running first, then the
+/// waiting ones by `key_position` (1 = next of its key to run).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    #[serde(flatten)]
+    pub key: KeyView,
+    pub tasks: Vec<TaskView>,
+}
+
+/// Every key with work in `queues`, with its tasks. One `keys_status` per queue, one
+/// `key_tasks` per key, and the queue's running tasks (a key of several slots has no single
+/// holder, so its running tasks are found by their `key`). For a shell, not a hot path.
+pub async fn keys_report(lanes: &Lanes, queues: &[String]) -> Result<Vec<KeyReport>> {
+    let mut out = Vec::new();
+    for q in queues {
+        let keys = lanes.keys_status(q).await?;
+        if keys.is_empty() {
+            continue;
+        }
+        let running: Vec<TaskView> = lanes
+            .tasks(&lanes.running(q).await?)
+            .await?
+            .into_iter()
+            .filter(|t| t.key.is_some())
+            .map(TaskView::from)
+            .collect();
+        let lists = join_all(keys.iter().map(|k| lanes.key_tasks(q, &k.key))).await;
+        for (k, list) in keys.into_iter().zip(lists) {
+            let mut tasks: Vec<TaskView> = running
+                .iter()
+                .filter(|t| t.key.as_deref() == Some(k.key.as_str()))
+                .cloned()
+                .collect();
+            for t in list? {
+                if !t.state.is_final() && !tasks.iter().any(|x| x.id == t.id.as_str()) {
+                    tasks.push(t.into());
+                }
+            }
+            tasks.sort_by_key(|t| (t.state != "running", t.key_position.unwrap_or(0)));
+            out.push(KeyReport {
+                key: KeyView::new(q, k),
+                tasks,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the fleet and writes the table (or JSON) for `what` to `out`. `queues` narrows the
@@ -93,6 +150,22 @@ pub async fn inspect(
                 return Ok(());
             }
             write_stats(&f, out)?;
+        }
+        Inspect::Queues => {
+            if as_json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&f.queues)?)?;
+                return Ok(());
+            }
+            write_queues(&f.queues, out)?;
+        }
+        Inspect::Keys => {
+            let names: Vec<String> = f.queues.iter().map(|q| q.queue.clone()).collect();
+            let keys = keys_report(lanes, &names).await?;
+            if as_json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&keys)?)?;
+                return Ok(());
+            }
+            write_keys(&keys, out)?;
         }
         Inspect::Dead => {
             let names: Vec<String> = f.queues.iter().map(|q| q.queue.clone()).collect();
@@ -209,5 +282,79 @@ fn write_queue(q: &QueueView, out: &mut impl Write) -> Result<()> {
         q.counter("enqueued"),
         q.counter("succeeded")
     )?;
+    Ok(())
+}
+
+fn write_queues(queues: &[QueueView], out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "{:<20} {:>8} {:>7} {:>9} {:>8} {:>6} {:>10} {:>10} {:>7} {:>7} {:>7} {:>9}",
+        "QUEUE",
+        "QUEUED",
+        "ON KEY",
+        "SCHEDULED",
+        "RUNNING",
+        "DEAD",
+        "ENQUEUED",
+        "SUCCEEDED",
+        "FAILED",
+        "RETRIED",
+        "EXPIRED",
+        "CANCELLED"
+    )?;
+    for q in queues {
+        writeln!(
+            out,
+            "{:<20} {:>8} {:>7} {:>9} {:>8} {:>6} {:>10} {:>10} {:>7} {:>7} {:>7} {:>9}",
+            q.queue,
+            q.queued,
+            q.waiting_on_key,
+            q.scheduled,
+            q.running,
+            q.dead,
+            q.counter("enqueued"),
+            q.counter("succeeded"),
+            q.counter("failed") + q.counter("dead"),
+            q.counter("retried"),
+            q.counter("expired"),
+            q.counter("cancelled")
+        )?;
+    }
+    writeln!(out, "({} queues)", queues.len())?;
+    Ok(())
+}
+
+fn write_keys(keys: &[KeyReport], out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "{:<20} {:<24} {:<10} {:>4}  {:<48} {:<12} WORKER",
+        "QUEUE", "KEY", "STATE", "POS", "TASK", "KIND"
+    )?;
+    for k in keys {
+        for t in &k.tasks {
+            let pos = t
+                .key_position
+                .map_or_else(|| "-".to_owned(), |p| p.to_string());
+            writeln!(
+                out,
+                "{:<20} {:<24} {:<10} {:>4}  {:<48} {:<12} {}",
+                k.key.queue,
+                k.key.key,
+                t.state,
+                pos,
+                t.id,
+                t.kind,
+                t.worker.as_deref().unwrap_or("")
+            )?;
+        }
+        if k.tasks.is_empty() {
+            writeln!(
+                out,
+                "{:<20} {:<24} {:<10} {:>4}  ({} slots held, {} waiting)",
+                k.key.queue, k.key.key, "-", "-", k.key.slots_held, k.key.waiting
+            )?;
+        }
+    }
+    writeln!(out, "({} keys with work)", keys.len())?;
     Ok(())
 }

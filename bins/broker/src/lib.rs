@@ -16,7 +16,7 @@
 //!   and `inspect`.
 //! - [`hub`]: one snapshot poller per broker shared by every dashboard stream.
 //! - [`metrics`]: HTTP metrics and the Prometheus text rendering.
-//! - [`inspect`]: `broker inspect active|reserved|stats|dead`.
+//! - [`inspect`]: `broker inspect active|reserved|stats|dead|queues|keys`.
 
 pub mod auth;
 pub mod config;

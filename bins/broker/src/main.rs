@@ -20,11 +20,12 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show workers' active or reserved tasks, stats (workers, queues, limiters), or dead letters.
+    /// Show workers' active or reserved tasks, stats (workers, queues, limiters), dead letters,
+    /// queues, or keys (lanes) with their executing and queued tasks.
     Inspect {
         what: Inspect,
         /// Queues to show, comma-separated (default: all known).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, visible_alias = "queue", value_delimiter = ',')]
         queues: Option<Vec<String>>,
         /// Print JSON instead of a table.
         #[arg(long)]

@@ -1,6 +1,13 @@
 //! Prometheus metrics. Fleet metrics (queue depths, task counters, workers, slots, limiters) are
 //! read from Redis at scrape time, so every broker reports the same fleet-wide numbers; HTTP
 //! metrics (requests and latency by route and status) are this broker's own.
+//!
+//! Everything here is derived from what the engine keeps in Redis: per-queue outcome counters
+//! (including lease expiries), depths, the live workers' records (their own counters, running
+//! tasks with their kinds, heartbeats) and the limiters' state. The engine keeps no per-kind
+//! outcome counters, no fleet-wide "attempts started" counter, no task-duration samples and no
+//! count of limiter waits, so those are not exported (a task's start and end times live only in
+//! its own hash, which no index lists once it succeeded: reading them would scan the keyspace).
 
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -14,7 +21,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::fleet::Fleet;
 use crate::state::AppState;
@@ -129,6 +136,23 @@ struct Named {
     name: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabel {
+    worker: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerOutcome {
+    worker: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueKind {
+    queue: String,
+    kind: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// The fleet counters every queue reports (others the engine adds are exported too).
@@ -204,7 +228,8 @@ pub fn render(fleet: Option<&Fleet>, http: &HttpMetrics) -> Result<String, std::
         );
         reg.register(
             "lanes_tasks",
-            "Tasks per queue and outcome since the queue was created, fleet-wide",
+            "Tasks per queue and outcome since the queue was created, fleet-wide \
+             (outcome=expired counts lease expiries: a worker stopped renewing a lease)",
             tasks,
         );
 
@@ -225,11 +250,13 @@ pub fn render(fleet: Option<&Fleet>, http: &HttpMetrics) -> Result<String, std::
         let slots = Gauge::<i64>::default();
         slots.set(f.workers.iter().map(|w| w.concurrency as i64).sum());
         reg.register("lanes_worker_slots", "Slots over all workers", slots);
+        register_workers(&mut reg, f);
 
         let available = Family::<Named, Gauge>::default();
         let rate = Family::<Named, FloatGauge>::default();
         let burst = Family::<Named, Gauge>::default();
         let paused = Family::<Named, Gauge>::default();
+        let next_free = Family::<Named, FloatGauge>::default();
         for l in &f.limiters {
             let name = Named {
                 name: l.name.clone(),
@@ -240,6 +267,9 @@ pub fn render(fleet: Option<&Fleet>, http: &HttpMetrics) -> Result<String, std::
             paused
                 .get_or_create(&name)
                 .set(i64::from(l.paused_until_ms.is_some()));
+            next_free
+                .get_or_create(&name)
+                .set(l.next_free_ms as f64 / 1000.0);
         }
         reg.register(
             "lanes_limiter_available_tokens",
@@ -260,6 +290,13 @@ pub fn render(fleet: Option<&Fleet>, http: &HttpMetrics) -> Result<String, std::
             "lanes_limiter_paused",
             "1 while a rate limiter is paused by a retry-after",
             paused,
+        );
+        reg.register_with_unit(
+            "lanes_limiter_wait",
+            "How long a new acquire would wait for a token now (0 while tokens are available; \
+             includes a pause)",
+            Unit::Seconds,
+            next_free,
         );
         let held = Family::<Named, Gauge>::default();
         let capacity = Family::<Named, Gauge>::default();
@@ -286,4 +323,64 @@ pub fn render(fleet: Option<&Fleet>, http: &HttpMetrics) -> Result<String, std::
     encode_registry(&mut out, &http.registry)?;
     encode_eof(&mut out)?;
     Ok(out)
+}
+
+/// Per-worker counters and heartbeats, and the tasks running now by queue and kind, from the
+/// live workers' records.
+fn register_workers(reg: &mut Registry, f: &Fleet) {
+    let tasks = Family::<WorkerOutcome, Counter>::default();
+    let heartbeat = Family::<WorkerLabel, FloatGauge>::default();
+    let active = Family::<QueueKind, Gauge>::default();
+    for w in &f.workers {
+        let s = &w.stats;
+        for (outcome, n) in [
+            ("started", s.processed),
+            ("succeeded", s.succeeded),
+            ("failed", s.failed),
+            ("retried", s.retried),
+            ("dead", s.dead),
+            ("cancelled", s.cancelled),
+            ("handed_back", s.handed_back),
+            ("stale", s.stale),
+        ] {
+            tasks
+                .get_or_create(&WorkerOutcome {
+                    worker: w.id.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc_by(n);
+        }
+        heartbeat
+            .get_or_create(&WorkerLabel {
+                worker: w.id.clone(),
+            })
+            .set(w.heartbeat_age_ms as f64 / 1000.0);
+        for t in &w.active {
+            // A task id is `<queue>.<hex>`, and queue names have no dot.
+            let queue = t.id.split_once('.').map_or("", |(q, _)| q);
+            active
+                .get_or_create(&QueueKind {
+                    queue: queue.to_owned(),
+                    kind: t.kind.clone(),
+                })
+                .inc();
+        }
+    }
+    reg.register(
+        "lanes_worker_tasks",
+        "Attempts of each live worker process since it started, by outcome (started = attempts \
+         begun); a restarted process starts a new series",
+        tasks,
+    );
+    reg.register_with_unit(
+        "lanes_worker_heartbeat_age",
+        "Time since each live worker process last published its record",
+        Unit::Seconds,
+        heartbeat,
+    );
+    reg.register(
+        "lanes_tasks_running",
+        "Tasks running now by queue and kind, from the live workers' records",
+        active,
+    );
 }

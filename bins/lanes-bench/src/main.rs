@@ -4,6 +4,7 @@
 //! Modules: `engine` (throughput and latency of the queue), `limiter` (rate limiters and a
 //! rate-limited queue), `report` (table and JSON).
 
+mod bank;
 mod engine;
 mod keys;
 mod limiter;
@@ -53,6 +54,8 @@ enum Suite {
     All,
     Engine,
     Limiter,
+    /// The bank bot: browser memory per account and accounts scraped per minute.
+    Bank,
 }
 
 impl Suite {
@@ -61,6 +64,7 @@ impl Suite {
             Suite::All => "all",
             Suite::Engine => "engine",
             Suite::Limiter => "limiter",
+            Suite::Bank => "bank",
         }
     }
 }
@@ -98,11 +102,14 @@ async fn main() -> anyhow::Result<()> {
         worker_bin,
     };
     let mut rows = Vec::new();
-    if args.suite != Suite::Limiter {
+    if matches!(args.suite, Suite::All | Suite::Engine) {
         rows.extend(engine::run_all(&cfg).await?);
     }
-    if args.suite != Suite::Engine {
+    if matches!(args.suite, Suite::All | Suite::Limiter) {
         rows.extend(limiter::run_all(&cfg).await?);
+    }
+    if matches!(args.suite, Suite::All | Suite::Bank) {
+        rows.extend(bank::run(&cfg).await?);
     }
     report::print(&rows);
     if let Some(dir) = args.out.parent() {

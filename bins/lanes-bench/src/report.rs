@@ -16,41 +16,51 @@ pub struct Row {
     pub p99_ms: Option<f64>,
     /// A dimensionless ratio between two rows of the same run.
     pub ratio: Option<f64>,
+    /// A memory figure, MiB.
+    pub mib: Option<f64>,
     /// Free-form context (counts, settings, ratios).
     pub note: String,
 }
 
 impl Row {
-    pub fn rate(name: impl Into<String>, per_sec: f64, note: impl Into<String>) -> Self {
+    fn base(name: impl Into<String>, note: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            per_sec: Some(per_sec),
+            per_sec: None,
             p50_ms: None,
             p99_ms: None,
             ratio: None,
+            mib: None,
             note: note.into(),
+        }
+    }
+
+    pub fn rate(name: impl Into<String>, per_sec: f64, note: impl Into<String>) -> Self {
+        Self {
+            per_sec: Some(per_sec),
+            ..Self::base(name, note)
         }
     }
 
     pub fn ratio(name: impl Into<String>, ratio: f64, note: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
-            per_sec: None,
-            p50_ms: None,
-            p99_ms: None,
             ratio: Some(ratio),
-            note: note.into(),
+            ..Self::base(name, note)
+        }
+    }
+
+    pub fn memory(name: impl Into<String>, mib: f64, note: impl Into<String>) -> Self {
+        Self {
+            mib: Some(mib),
+            ..Self::base(name, note)
         }
     }
 
     pub fn latency(name: impl Into<String>, p50: f64, p99: f64, note: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
-            per_sec: None,
             p50_ms: Some(p50),
             p99_ms: Some(p99),
-            ratio: None,
-            note: note.into(),
+            ..Self::base(name, note)
         }
     }
 }
@@ -58,14 +68,16 @@ impl Row {
 pub fn print(rows: &[Row]) {
     println!(
         "\n{:<44} {:>12} {:>9} {:>9}  note",
-        "benchmark", "per second", "p50 ms", "p99 ms"
+        "benchmark", "value", "p50 ms", "p99 ms"
     );
     println!("{}", "-".repeat(110));
     let f = |v: Option<f64>, p: usize| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.p$}"));
     for r in rows {
-        let first = r
-            .ratio
-            .map_or_else(|| f(r.per_sec, 0), |x| format!("{x:.2}x"));
+        let first = match (r.ratio, r.mib) {
+            (Some(x), _) => format!("{x:.2}x"),
+            (None, Some(m)) => format!("{m:.0} MiB"),
+            _ => f(r.per_sec, 0),
+        };
         println!(
             "{:<44} {:>12} {:>9} {:>9}  {}",
             r.name,

@@ -4,6 +4,7 @@
 //! non-zero if any expectation failed.
 
 mod bank;
+mod batches;
 mod engine;
 mod stack;
 mod summary;
@@ -62,6 +63,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut ok = engine::run(&mut stack, args.workers, &mut rows).await;
     if matches!(ok, Ok(true)) {
         ok = tickets::run(&mut stack, 3, &mut rows).await;
+    }
+    if matches!(ok, Ok(true)) {
+        ok = batches::run(&mut stack, &mut rows).await;
     }
     if matches!(ok, Ok(true)) {
         ok = bank::run(&mut stack, &mut rows).await;

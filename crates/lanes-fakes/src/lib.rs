@@ -12,8 +12,6 @@
 //!
 //! Shared by the product APIs: [`products`] (the product fixture) and [`quota`] (the token
 //! bucket and the counters served at `GET /<fake>/_stats`).
-//!
-//! A module not built yet answers every request with 501 and says so.
 
 pub mod bank;
 pub mod channels;
@@ -69,16 +67,4 @@ pub async fn serve(
     axum::serve(listener, app(&cfg))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
-}
-
-/// The answer of a fake that is not built yet: 501 with a message, never a silent success.
-pub(crate) fn not_built(service: &'static str) -> Router {
-    Router::new().fallback(move || async move {
-        (
-            axum::http::StatusCode::NOT_IMPLEMENTED,
-            axum::Json(
-                serde_json::json!({ "message": format!("the {service} fake is not built yet") }),
-            ),
-        )
-    })
 }

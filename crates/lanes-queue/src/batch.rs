@@ -75,6 +75,15 @@ impl TryFrom<String> for BatchId {
     }
 }
 
+/// The batch a task creates for itself: the same id string, so a task that splits into a batch
+/// can be redelivered and create it again without creating a second one (see
+/// [`BatchSpec::id`]), and its id finds the batch.
+impl From<TaskId> for BatchId {
+    fn from(id: TaskId) -> Self {
+        Self(id.into())
+    }
+}
+
 impl From<BatchId> for String {
     fn from(id: BatchId) -> String {
         id.0
@@ -90,6 +99,9 @@ impl fmt::Display for BatchId {
 /// What [`Lanes::create_batch`] creates.
 #[derive(Debug, Clone, Default)]
 pub struct BatchSpec {
+    /// The batch's id; generated when `None`. With an id, creation is idempotent: when a batch
+    /// with this id exists, nothing is written and its id is returned.
+    pub id: Option<BatchId>,
     /// The children, enqueued at once on the batch's queue. They may not carry a key.
     pub children: Vec<NewTask>,
     /// Items the children will process together (the denominator of `progress`).
@@ -107,6 +119,12 @@ impl BatchSpec {
             children,
             ..Self::default()
         }
+    }
+
+    /// Creates the batch under this id, idempotently (see [`BatchSpec::id`]).
+    pub fn id(mut self, id: BatchId) -> Self {
+        self.id = Some(id);
+        self
     }
 
     pub fn total_items(mut self, n: u64) -> Self {
@@ -300,7 +318,8 @@ fn encode(lanes: &Lanes, queue: &str, t: &NewTask, what: &str) -> Result<Encoded
 
 impl Lanes {
     /// Creates a batch on `queue` and enqueues all its children, in one script call (one round
-    /// trip): either everything is written or nothing is.
+    /// trip): either everything is written or nothing is. With [`BatchSpec::id`] set and that
+    /// batch already there, nothing is written and the id is returned.
     #[tracing::instrument(skip(self, spec), fields(queue = %queue, children = spec.children.len()))]
     pub async fn create_batch(&self, queue: &str, spec: BatchSpec) -> Result<BatchId> {
         validate_queue(queue)?;
@@ -325,7 +344,19 @@ impl Lanes {
             .transpose()?;
         let meta = serde_json::to_vec(&spec.meta)?;
         self.note_queue(queue).await?;
-        let id = BatchId::generate(queue);
+        let explicit = spec.id.is_some();
+        let id = match spec.id {
+            Some(id) if id.queue() != queue => {
+                return Err(Error::InvalidBatch {
+                    reason: format!(
+                        "batch id {id} belongs to queue {:?}, not {queue:?}",
+                        id.queue()
+                    ),
+                });
+            }
+            Some(id) => id,
+            None => BatchId::generate(queue),
+        };
         let k = self.keys().queue(queue);
         let mut inv = SCRIPTS.batch_create.prepare_invoke();
         inv.key(k.batch(id.as_str()))
@@ -375,6 +406,10 @@ impl Lanes {
         }
         let created: i64 = inv.invoke_async(&mut self.connection()).await?;
         if created != 1 {
+            if explicit {
+                tracing::debug!(batch = %id, "batch exists already");
+                return Ok(id);
+            }
             // A v7 uuid collision: practically impossible, but never overwrite a batch.
             return Err(Error::InvalidBatch {
                 reason: format!("batch id {id} already exists"),

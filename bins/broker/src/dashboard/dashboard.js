@@ -59,14 +59,17 @@
   }
 
   function dur(ms) {
-    const s = Math.max(0, ms) / 1000;
-    if (s < 1) return `${Math.round(ms)}ms`;
-    if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
-    const m = s / 60;
-    if (m < 60) return `${Math.floor(m)}m ${Math.round(s % 60)}s`;
-    const h = m / 60;
-    if (h < 48) return `${Math.floor(h)}h ${Math.round(m % 60)}m`;
-    return `${Math.floor(h / 24)}d ${Math.round(h % 24)}h`;
+    // Rounded once, at the unit shown, so 3599.7 s reads "1h 0m", never "59m 60s".
+    ms = Math.max(0, ms);
+    if (ms < 999.5) return `${Math.round(ms)}ms`;
+    if (ms < 9950) return `${(ms / 1000).toFixed(1)}s`;
+    const s = Math.round(ms / 1000);
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+    const m = Math.round(s / 60);
+    if (m < 48 * 60) return `${Math.floor(m / 60)}h ${m % 60}m`;
+    const h = Math.round(m / 60);
+    return `${Math.floor(h / 24)}d ${h % 24}h`;
   }
 
   /** Broker-clock "now": the snapshot's time plus what passed here since it arrived. */
@@ -136,6 +139,7 @@
     return el("button", {
       class: cls,
       type: "button",
+      "data-action": key,
       disabled: busy,
       text: busy ? "…" : confirming ? confirmLabel : label,
       onclick: async () => {
@@ -216,7 +220,7 @@
     }
     const max = Math.max(1, ...s.queues.map((q) => q.queued + q.scheduled + q.running + q.dead));
     const c = (q, k) => (q.counters && q.counters[k]) || 0;
-    const num = (v) => el("td", { class: `num${v ? "" : " zero"}`, text: fmt(v) });
+    const num = (v, col) => el("td", { class: `num${v ? "" : " zero"}`, "data-col": col, text: fmt(v) });
     fill(
       body,
       s.queues.map((q) => {
@@ -224,18 +228,18 @@
         sparkline(spark, state.rates.get(q.queue) || []);
         return el(
           "tr",
-          {},
+          { "data-queue": q.queue },
           el("td", { class: "name", text: q.queue }),
           el("td", {}, stackBar(q, max)),
-          num(q.queued),
-          num(q.scheduled),
-          num(q.running),
-          num(q.dead),
+          num(q.queued, "queued"),
+          num(q.scheduled, "scheduled"),
+          num(q.running, "running"),
+          num(q.dead, "dead"),
           el("td", { class: "num" }, el("div", { class: "rate-cell" }, spark, el("span", { text: rate(q.succeeded_per_s) }))),
-          num(c(q, "succeeded")),
-          num(c(q, "failed") + c(q, "dead")),
-          num(c(q, "retried")),
-          num(c(q, "cancelled")),
+          num(c(q, "succeeded"), "succeeded"),
+          num(c(q, "failed") + c(q, "dead"), "failed"),
+          num(c(q, "retried"), "retried"),
+          num(c(q, "cancelled"), "cancelled"),
         );
       }),
     );

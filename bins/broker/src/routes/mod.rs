@@ -12,6 +12,7 @@
 pub mod bank;
 pub mod dashboard;
 pub mod generic;
+pub mod jobs;
 pub mod ops;
 pub mod tickets;
 
@@ -75,8 +76,9 @@ impl Modify for BearerAuth {
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(generic::routes())
-        .merge(tickets::routes())
         .merge(bank::routes())
+        .merge(tickets::routes())
+        .merge(jobs::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
 }

@@ -3,7 +3,12 @@
 
 mod auth;
 mod bank;
+mod dashboard_browser;
+mod fuzz;
 mod inspect;
+mod inspect_keys;
+mod jobs;
+mod metrics;
 mod ops;
 mod support;
 mod tasks;

@@ -492,6 +492,38 @@ async fn a_batch_without_children_finalizes_at_once_and_keyed_children_are_refus
         1
     );
 
+    // With an explicit id, creation is idempotent: a redelivered task that splits itself into a
+    // batch does not create a second one.
+    let job = e
+        .lanes
+        .enqueue("q", NewTask::new("job", json!({})))
+        .await
+        .expect("enqueue");
+    let own: BatchId = job.clone().into();
+    for _ in 0..2 {
+        let got = e
+            .lanes
+            .create_batch("q", BatchSpec::new(children(3)).id(own.clone()))
+            .await
+            .expect("create");
+        assert_eq!(got, own);
+    }
+    assert_eq!(own.as_str(), job.as_str());
+    assert_eq!(info(&e.lanes, &own).await.total_children, 3);
+    assert_eq!(
+        e.lanes.queue_stats("q").await.expect("stats").queued,
+        4,
+        "1 job + 3 children, once"
+    );
+    let other_queue = e
+        .lanes
+        .create_batch("elsewhere", BatchSpec::new(children(1)).id(own.clone()))
+        .await;
+    assert!(
+        matches!(other_queue, Err(Error::InvalidBatch { .. })),
+        "{other_queue:?}"
+    );
+
     let keyed = BatchSpec::new(vec![
         NewTask::new("chunk", json!({})).key("k", lanes_queue::KeyPolicy::Serial),
     ]);
