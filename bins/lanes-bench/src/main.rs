@@ -5,6 +5,7 @@
 //! rate-limited queue), `report` (table and JSON).
 
 mod bank;
+mod channels;
 mod engine;
 mod keys;
 mod limiter;
@@ -110,6 +111,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.suite, Suite::All | Suite::Bank) {
         rows.extend(bank::run(&cfg).await?);
+    }
+    if args.suite == Suite::All {
+        rows.extend(channels::run_all(&cfg).await?);
     }
     report::print(&rows);
     if let Some(dir) = args.out.parent() {

@@ -5,6 +5,7 @@
 
 mod bank;
 mod batches;
+mod channels;
 mod engine;
 mod stack;
 mod summary;
@@ -69,6 +70,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
     if matches!(ok, Ok(true)) {
         ok = bank::run(&mut stack, &mut rows).await;
+    }
+    if matches!(ok, Ok(true)) {
+        ok = channels::run(&mut stack, &mut rows).await;
     }
     let stopped = stack.stop().await;
     summary::print(&rows);

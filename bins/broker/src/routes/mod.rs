@@ -10,6 +10,7 @@
 //! auth → body limit → handler.
 
 pub mod bank;
+pub mod channels;
 pub mod dashboard;
 pub mod generic;
 pub mod jobs;
@@ -77,6 +78,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(generic::routes())
         .merge(bank::routes())
+        .merge(channels::routes())
         .merge(tickets::routes())
         .merge(jobs::routes())
         .merge(ops::routes())

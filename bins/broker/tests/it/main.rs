@@ -3,6 +3,7 @@
 
 mod auth;
 mod bank;
+mod channels;
 mod dashboard_browser;
 mod fuzz;
 mod inspect;

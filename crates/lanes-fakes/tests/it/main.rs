@@ -2,6 +2,7 @@
 //! `oneshot` and through a real server bound on 127.0.0.1:0.
 
 mod bank;
+mod channels;
 mod keepa;
 mod spapi;
 mod support;
