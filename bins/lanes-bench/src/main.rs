@@ -9,6 +9,7 @@ mod channels;
 mod engine;
 mod keys;
 mod limiter;
+mod photos;
 mod report;
 
 use std::path::PathBuf;
@@ -114,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.suite == Suite::All {
         rows.extend(channels::run_all(&cfg).await?);
+    }
+    if args.suite == Suite::All {
+        rows.extend(photos::run_all(&cfg).await?);
     }
     report::print(&rows);
     if let Some(dir) = args.out.parent() {

@@ -7,6 +7,7 @@ mod bank;
 mod batches;
 mod channels;
 mod engine;
+mod photos;
 mod stack;
 mod summary;
 mod tickets;
@@ -70,6 +71,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
     if matches!(ok, Ok(true)) {
         ok = bank::run(&mut stack, &mut rows).await;
+    }
+    if matches!(ok, Ok(true)) {
+        ok = photos::run(&mut stack, &mut rows).await;
     }
     if matches!(ok, Ok(true)) {
         ok = channels::run(&mut stack, &mut rows).await;

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod generic;
 pub mod jobs;
 pub mod ops;
+pub mod photos;
 pub mod tickets;
 
 use std::any::Any;
@@ -81,6 +82,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(channels::routes())
         .merge(tickets::routes())
         .merge(jobs::routes())
+        .merge(photos::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
 }

@@ -11,6 +11,7 @@ mod inspect_keys;
 mod jobs;
 mod metrics;
 mod ops;
+mod photos;
 mod support;
 mod tasks;
 mod tickets;

@@ -3,6 +3,7 @@
 
 mod bank;
 mod channels;
+mod gemini;
 mod keepa;
 mod spapi;
 mod support;
