@@ -5,6 +5,7 @@
 //! rate-limited queue), `report` (table and JSON).
 
 mod bank;
+mod batches;
 mod channels;
 mod engine;
 mod keys;
@@ -58,6 +59,8 @@ enum Suite {
     Limiter,
     /// The bank bot: browser memory per account and accounts scraped per minute.
     Bank,
+    /// The product-batch analyzer: 1000 products through 3 chunkers.
+    Batches,
 }
 
 impl Suite {
@@ -67,6 +70,7 @@ impl Suite {
             Suite::Engine => "engine",
             Suite::Limiter => "limiter",
             Suite::Bank => "bank",
+            Suite::Batches => "batches",
         }
     }
 }
@@ -112,6 +116,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.suite, Suite::All | Suite::Bank) {
         rows.extend(bank::run(&cfg).await?);
+    }
+    if matches!(args.suite, Suite::All | Suite::Batches) {
+        rows.extend(batches::run(&cfg).await?);
     }
     if args.suite == Suite::All {
         rows.extend(channels::run_all(&cfg).await?);

@@ -48,13 +48,14 @@ fn error_count(result: &Value, prefix: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_products_in_eight_chunks_on_two_processes_with_zero_429s() {
+async fn a_thousand_products_in_eight_chunks_on_three_processes_with_zero_429s() {
     let _turn = E2E.lock().await;
     let prefix = Prefix::new();
     let fakes = Fakes::start(200.0, 100.0).await;
     let lanes = lanes(&prefix).await;
     let _a = spawn_chunker(&prefix, &fakes, "chunker-a", &MATCHED);
     let _b = spawn_chunker(&prefix, &fakes, "chunker-b", &MATCHED);
+    let _c = spawn_chunker(&prefix, &fakes, "chunker-c", &MATCHED);
     let (list, errors) = products(1000, 2);
     let id = dispatch_job(&lanes, list).await.expect("dispatch");
 
