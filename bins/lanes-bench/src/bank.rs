@@ -32,7 +32,7 @@ pub async fn run(cfg: &Settings) -> Result<Vec<Row>> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _fakes = ChildGuard::spawn(&mut fakes_cmd).context("start fakes")?;
-    wait_listening(port)?;
+    crate::engine::wait_listening(port)?;
     let bank_url = format!("http://127.0.0.1:{port}/bank");
 
     eprintln!("bank bot memory at 1, 4 and 8 accounts (both modes)...");
@@ -135,14 +135,4 @@ async fn scrape_rate(cfg: &Settings, bot: &Path, bank_url: &str) -> Result<Row> 
             "{ok}/{ACCOUNTS} accounts (login + every page) by one process, concurrency 4, one shared browser"
         ),
     ))
-}
-
-fn wait_listening(port: u16) -> Result<()> {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("fakes did not listen on port {port}")
 }

@@ -46,7 +46,7 @@ pub async fn run(cfg: &Settings) -> Result<Vec<Row>> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _fakes = ChildGuard::spawn(&mut fakes).context("start fakes")?;
-    wait_listening(port)?;
+    crate::engine::wait_listening(port)?;
     let mut chunkers = Vec::new();
     for i in 0..PROCESSES {
         let mut c = Command::new(dir.join("chunker"));
@@ -148,14 +148,4 @@ pub async fn run(cfg: &Settings) -> Result<Vec<Row>> {
             format!("aim ≤ 1.05; 429s served: SP-API {sp429}, Keepa {keepa429} (aim 0)"),
         ),
     ])
-}
-
-fn wait_listening(port: u16) -> Result<()> {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("fakes did not listen on port {port}")
 }

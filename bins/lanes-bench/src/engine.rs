@@ -361,3 +361,14 @@ async fn latency(cfg: &Settings) -> Result<Row> {
         format!("{} samples, blocking wait (no polling)", samples.len()),
     ))
 }
+
+/// Waits (up to 5 s) until something listens on 127.0.0.1:`port`.
+pub(crate) fn wait_listening(port: u16) -> Result<()> {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listened on port {port}")
+}
