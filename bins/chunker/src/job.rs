@@ -262,8 +262,10 @@ pub async fn job_status(lanes: &Lanes, id: &TaskId) -> lanes_queue::Result<Optio
     if t.state == TaskState::Succeeded
         && t.result.as_ref().is_some_and(|r| r.get("batch").is_some())
     {
-        // Split into a batch that has expired since: nothing left to report.
-        return Ok(None);
+        // It split into a batch: either between our two reads (read the batch again) or long
+        // enough ago that the batch has expired (nothing left to report).
+        let batch = lanes.batch(&BatchId::from(id.clone())).await?;
+        return Ok(batch.map(|b| from_batch(id, b)));
     }
     let total = match t.state {
         TaskState::Queued | TaskState::Scheduled | TaskState::Running | TaskState::Retrying => {
