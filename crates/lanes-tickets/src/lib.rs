@@ -196,6 +196,16 @@ impl Tickets {
             .collect())
     }
 
+    /// The project's ticket if it is queued or executing.
+    pub async fn find(
+        &self,
+        project_id: &str,
+        ticket_id: &str,
+    ) -> lanes_queue::Result<Option<TicketInfo>> {
+        let live = self.project_queue_info(project_id).await?;
+        Ok(live.into_iter().find(|t| t.ticket_id == ticket_id))
+    }
+
     /// Removes a queued ticket from its project's queue (the ones behind it move up). `Ok(false)`
     /// when the ticket is not queued (unknown, already executing, or done).
     pub async fn remove_from_queue(
@@ -203,23 +213,35 @@ impl Tickets {
         project_id: &str,
         ticket_id: &str,
     ) -> lanes_queue::Result<bool> {
-        for t in self.project_queue_info(project_id).await? {
-            if t.ticket_id == ticket_id && matches!(t.status, TicketStatus::Queued { .. }) {
-                return Ok(self.lanes.cancel(&t.task_id).await? == CancelOutcome::Cancelled);
-            }
+        match self.find(project_id, ticket_id).await? {
+            Some(t) => self.remove(&t).await,
+            None => Ok(false),
         }
-        Ok(false)
     }
 
     /// Stops an executing ticket (told through Redis; its command is killed). `Ok(false)` when the
     /// ticket is not executing.
     pub async fn stop(&self, project_id: &str, ticket_id: &str) -> lanes_queue::Result<bool> {
-        for t in self.project_queue_info(project_id).await? {
-            if t.ticket_id == ticket_id && t.status == TicketStatus::Executing {
-                return Ok(self.lanes.cancel(&t.task_id).await? == CancelOutcome::Stopping);
-            }
+        match self.find(project_id, ticket_id).await? {
+            Some(t) => self.stop_found(&t).await,
+            None => Ok(false),
         }
-        Ok(false)
+    }
+
+    /// [`Tickets::remove_from_queue`] for a ticket already found.
+    pub async fn remove(&self, t: &TicketInfo) -> lanes_queue::Result<bool> {
+        if !matches!(t.status, TicketStatus::Queued { .. }) {
+            return Ok(false);
+        }
+        Ok(self.lanes.cancel(&t.task_id).await? == CancelOutcome::Cancelled)
+    }
+
+    /// [`Tickets::stop`] for a ticket already found.
+    pub async fn stop_found(&self, t: &TicketInfo) -> lanes_queue::Result<bool> {
+        if t.status != TicketStatus::Executing {
+            return Ok(false);
+        }
+        Ok(self.lanes.cancel(&t.task_id).await? == CancelOutcome::Stopping)
     }
 
     /// Tickets waiting across all projects.

@@ -132,12 +132,7 @@ async fn queue_execution(
 ) -> Result<(StatusCode, Json<QueuedTicket>), AppError> {
     let (project, ticket) = ids(path)?;
     let t = tickets(&state).await?;
-    if let Some(live) = t
-        .project_queue_info(&project)
-        .await?
-        .into_iter()
-        .find(|i| i.ticket_id == ticket)
-    {
+    if let Some(live) = t.find(&project, &ticket).await? {
         return Err(AppError::Conflict(format!(
             "ticket {ticket} is already {}",
             live.label().to_lowercase()
@@ -183,21 +178,12 @@ async fn cancel_queue(
 ) -> Result<Json<Done>, AppError> {
     let (project, ticket) = ids(path)?;
     let t = tickets(&state).await?;
-    let live = t
-        .project_queue_info(&project)
-        .await?
-        .into_iter()
-        .find(|i| i.ticket_id == ticket);
+    let live = t.find(&project, &ticket).await?;
     match live {
-        Some(i)
-            if matches!(i.status, TicketStatus::Queued { .. })
-                && t.remove_from_queue(&project, &ticket).await? =>
-        {
-            Ok(Json(Done {
-                ticket_id: ticket,
-                task_id: i.task_id.to_string(),
-            }))
-        }
+        Some(i) if t.remove(&i).await? => Ok(Json(Done {
+            ticket_id: ticket,
+            task_id: i.task_id.to_string(),
+        })),
         Some(i) => Err(AppError::Conflict(format!(
             "ticket {ticket} is {}, not queued",
             i.label().to_lowercase()
@@ -228,13 +214,9 @@ async fn stop(
 ) -> Result<(StatusCode, Json<Done>), AppError> {
     let (project, ticket) = ids(path)?;
     let t = tickets(&state).await?;
-    let live = t
-        .project_queue_info(&project)
-        .await?
-        .into_iter()
-        .find(|i| i.ticket_id == ticket);
+    let live = t.find(&project, &ticket).await?;
     match live {
-        Some(i) if i.status == TicketStatus::Executing && t.stop(&project, &ticket).await? => Ok((
+        Some(i) if t.stop_found(&i).await? => Ok((
             StatusCode::ACCEPTED,
             Json(Done {
                 ticket_id: ticket,
