@@ -27,7 +27,7 @@ pub async fn run(stack: &mut Stack, rows: &mut Vec<Row>) -> Result<bool> {
         "fakes",
         &["--listen", &format!("127.0.0.1:{port}")],
     )?;
-    wait_listening(port).await?;
+    crate::stack::wait_listening(port).await?;
     let secrets = SecretsFile::write(&ACCOUNTS)?;
     let bank_url = format!("{base}/bank");
     stack.spawn(
@@ -175,23 +175,6 @@ pub async fn run(stack: &mut Stack, rows: &mut Vec<Row>) -> Result<bool> {
         ok,
     });
     Ok(rows.iter().filter(|r| r.scenario == "bank").all(|r| r.ok))
-}
-
-async fn wait_listening(port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the fakes did not listen on port {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn wait_final(stack: &Stack, id: &TaskId, timeout: Duration) -> Result<TaskInfo> {

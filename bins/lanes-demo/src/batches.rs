@@ -31,7 +31,7 @@ pub async fn run(stack: &mut Stack, rows: &mut Vec<Row>) -> Result<bool> {
         "fakes",
         &["--listen", &format!("127.0.0.1:{port}")],
     )?;
-    wait_listening(port).await?;
+    crate::stack::wait_listening(port).await?;
     let (spapi, keepa) = (format!("{base}/spapi"), format!("{base}/keepa"));
     for i in 0..CHUNKERS {
         let name = format!("chunker-{i}");
@@ -239,23 +239,6 @@ async fn count_events(stack: &Stack, batch: &BatchId, event: &str) -> Result<usi
             .iter()
             .filter(|e| &e.batch == batch && e.event == event)
             .count();
-    }
-}
-
-async fn wait_listening(port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the fakes did not listen on port {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

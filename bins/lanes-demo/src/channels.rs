@@ -52,8 +52,8 @@ pub async fn run(stack: &mut Stack, rows: &mut Vec<Row>) -> Result<bool> {
         "broker",
         &["--listen", &format!("127.0.0.1:{broker_port}")],
     )?;
-    wait_listening(fakes_port).await?;
-    wait_listening(broker_port).await?;
+    crate::stack::wait_listening(fakes_port).await?;
+    crate::stack::wait_listening(broker_port).await?;
     let api = format!("http://127.0.0.1:{fakes_port}/channels");
     let broker = format!("http://127.0.0.1:{broker_port}");
     let data = std::env::temp_dir().join(format!("lanes-demo-channels-{}", std::process::id()));
@@ -365,18 +365,4 @@ fn check(
         ok: summary["succeeded"] == 6 && summary["failed"].as_array().map(Vec::len) == Some(2),
     });
     Ok(())
-}
-
-async fn wait_listening(port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

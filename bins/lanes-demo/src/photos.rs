@@ -42,8 +42,8 @@ pub async fn run(stack: &mut Stack, rows: &mut Vec<Row>) -> Result<bool> {
         "broker",
         &["--listen", &format!("127.0.0.1:{broker_port}")],
     )?;
-    wait_listening(fakes_port).await?;
-    wait_listening(broker_port).await?;
+    crate::stack::wait_listening(fakes_port).await?;
+    crate::stack::wait_listening(broker_port).await?;
     let gemini = format!("http://127.0.0.1:{fakes_port}/gemini");
     let broker = format!("http://127.0.0.1:{broker_port}");
     let http = reqwest::Client::builder()
@@ -334,19 +334,4 @@ fn fixtures_dir() -> PathBuf {
             "/../../fixtures/photos"
         ))
     }
-}
-
-async fn wait_listening(port: u16) -> Result<()> {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(20),
-            "nothing listens on port {port} after 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }

@@ -146,3 +146,19 @@ pub async fn http_target() -> Result<String> {
     });
     Ok(format!("http://{addr}/hook"))
 }
+
+/// Waits (up to 20 s) until something listens on 127.0.0.1:`port` (a process the stack started).
+pub async fn wait_listening(port: u16) -> Result<()> {
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "nothing listens on port {port} after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
