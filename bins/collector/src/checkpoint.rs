@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use lanes_redis::Conn;
 use redis::{Script, Value};
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +84,7 @@ impl Standing {
 /// The checkpoint store.
 #[derive(Clone)]
 pub struct Checkpoints {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: Keys,
     base_ttl: Duration,
 }
@@ -100,9 +100,9 @@ impl std::fmt::Debug for Checkpoints {
 impl Checkpoints {
     /// Checkpoints under `prefix` (the engine's); a task's base expires after `base_ttl` (the
     /// result TTL).
-    pub fn new(conn: ConnectionManager, prefix: &str, base_ttl: Duration) -> Self {
+    pub fn new(conn: impl Into<Conn>, prefix: &str, base_ttl: Duration) -> Self {
         Self {
-            conn,
+            conn: conn.into(),
             keys: Keys::new(prefix),
             base_ttl,
         }

@@ -12,6 +12,7 @@ mod keys;
 mod limiter;
 mod photos;
 mod report;
+mod scaling;
 
 use std::path::PathBuf;
 
@@ -61,6 +62,8 @@ enum Suite {
     Bank,
     /// The product-batch analyzer: 1000 products through 3 chunkers.
     Batches,
+    /// Scale-out: 1, 2 and 4 worker processes on one Redis and on a 3-master cluster.
+    Scaling,
 }
 
 impl Suite {
@@ -71,6 +74,7 @@ impl Suite {
             Suite::Limiter => "limiter",
             Suite::Bank => "bank",
             Suite::Batches => "batches",
+            Suite::Scaling => "scaling",
         }
     }
 }
@@ -119,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.suite, Suite::All | Suite::Batches) {
         rows.extend(batches::run(&cfg).await?);
+    }
+    if matches!(args.suite, Suite::All | Suite::Scaling) {
+        rows.extend(scaling::run_all(&cfg).await?);
     }
     if args.suite == Suite::All {
         rows.extend(channels::run_all(&cfg).await?);

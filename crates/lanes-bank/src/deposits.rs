@@ -1,7 +1,7 @@
 //! The deposit store: one Redis hash per account, keyed by the bank's transaction id, so storing
 //! the same deposits twice (a second run, a retry after a crash) adds nothing.
 
-use redis::aio::ConnectionManager;
+use lanes_redis::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::BankKeys;
@@ -32,7 +32,7 @@ pub struct Stored {
 /// Per-account deposits in Redis.
 #[derive(Clone)]
 pub struct DepositStore {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: BankKeys,
 }
 
@@ -46,9 +46,9 @@ impl std::fmt::Debug for DepositStore {
 
 impl DepositStore {
     /// A store on `conn` under the engine prefix `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: impl Into<Conn>, prefix: &str) -> Self {
         Self {
-            conn,
+            conn: conn.into(),
             keys: BankKeys::new(prefix),
         }
     }

@@ -17,9 +17,10 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use lanes_lock::{DEFAULT_TTL, Locks};
 //!
-//! let client = redis::Client::open("redis://127.0.0.1/")?;
-//! let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
-//! let locks = Locks::new(conn, "lanes")?.with_wait_client(client);
+//! // One server; `redis+cluster://host:port,host:port` reaches a Redis Cluster.
+//! let endpoint = lanes_redis::Endpoint::open("redis://127.0.0.1/")?;
+//! let conn = endpoint.shared(lanes_redis::SharedOptions::default()).await?;
+//! let locks = Locks::new(conn, "lanes")?.with_wait_client(endpoint);
 //!
 //! let Some(guard) = locks.try_lock("bank:acct-42", DEFAULT_TTL).await? else {
 //!     return Err("bot is already running for this account".into());

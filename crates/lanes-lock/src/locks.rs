@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use lanes_redis::{Conn, Endpoint};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -47,9 +47,10 @@ pub(crate) const SIGNAL_TTL_MS: u64 = 10_000;
 /// use lanes_lock::{Locks, DEFAULT_TTL};
 /// use tokio_util::sync::CancellationToken;
 ///
-/// let client = redis::Client::open("redis://127.0.0.1/")?;
-/// let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
-/// let locks = Locks::new(conn, "lanes")?.with_wait_client(client);
+/// // One server; `redis+cluster://host:port,host:port` reaches a Redis Cluster.
+/// let endpoint = lanes_redis::Endpoint::open("redis://127.0.0.1/")?;
+/// let conn = endpoint.shared(lanes_redis::SharedOptions::default()).await?;
+/// let locks = Locks::new(conn, "lanes")?.with_wait_client(endpoint);
 ///
 /// let Some(guard) = locks.try_lock("bank:acct-42", DEFAULT_TTL).await? else {
 ///     return Err("bot is already running for this account".into());
@@ -68,7 +69,7 @@ pub(crate) const SIGNAL_TTL_MS: u64 = 10_000;
 /// ```
 #[derive(Clone)]
 pub struct Locks {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) keys: Keys,
     pub(crate) retry: RetryPolicy,
     max_poll: Duration,
@@ -116,11 +117,11 @@ impl std::fmt::Debug for Locks {
 
 impl Locks {
     /// Locks whose keys live under `prefix`, using the caller's connection (the caller picks its
-    /// response timeout and reconnect policy; the redis crate's default response timeout is
-    /// 500 ms).
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Result<Self> {
+    /// response timeout and reconnect policy): a [`Conn`] to one server or a cluster, or a plain
+    /// `ConnectionManager` (whose default response timeout is 500 ms).
+    pub fn new(conn: impl Into<Conn>, prefix: &str) -> Result<Self> {
         Ok(Self {
-            conn,
+            conn: conn.into(),
             keys: Keys::new(prefix)?,
             retry: RetryPolicy::default(),
             max_poll: DEFAULT_MAX_POLL,
@@ -138,11 +139,11 @@ impl Locks {
     }
 
     /// Lets waiting [`lock`](Self::lock) calls block on the lock's release signal (`BLPOP`) on
-    /// dedicated connections made from `client` (same server as the shared connection), instead
-    /// of polling. Blocking connections have no response timeout of their own; each wait is
-    /// bounded by the max poll.
-    pub fn with_wait_client(mut self, client: redis::Client) -> Self {
-        self.waiter = Some(Arc::new(SignalWaiter::new(client)));
+    /// dedicated connections to `endpoint` (the same Redis as the shared connection; a
+    /// `redis::Client` converts), instead of polling. Blocking connections have no response
+    /// timeout of their own; each wait is bounded by the max poll.
+    pub fn with_wait_client(mut self, endpoint: impl Into<Endpoint>) -> Self {
+        self.waiter = Some(Arc::new(SignalWaiter::new(endpoint.into())));
         self
     }
 

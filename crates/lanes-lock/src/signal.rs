@@ -1,16 +1,16 @@
 //! Blocking waits for a lock's release signal: `BLPOP` on dedicated connections.
 //!
 //! A blocked `BLPOP` holds up every later command on its connection, so it never runs on the
-//! caller's shared `ConnectionManager`; waiters borrow a connection from a small pool made from
-//! the [`redis::Client`] given to [`Locks::with_wait_client`](crate::Locks::with_wait_client).
+//! caller's shared connection; waiters borrow a connection from a small pool made from the
+//! endpoint given to [`Locks::with_wait_client`](crate::Locks::with_wait_client).
 //! A connection whose `BLPOP` was abandoned (cancelled waiter) is dropped, not pooled, since its
 //! reply is still outstanding.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError, RedisResult};
+use lanes_redis::{Conn, Endpoint};
+use redis::{RedisError, RedisResult};
 
 /// Idle blocking connections kept for later waits.
 const MAX_IDLE: usize = 8;
@@ -21,14 +21,14 @@ const REPLY_GRACE: Duration = Duration::from_secs(2);
 
 /// A pool of connections for `BLPOP`, made from one client.
 pub(crate) struct SignalWaiter {
-    client: redis::Client,
-    idle: Mutex<Vec<MultiplexedConnection>>,
+    endpoint: Endpoint,
+    idle: Mutex<Vec<Conn>>,
 }
 
 impl SignalWaiter {
-    pub(crate) fn new(client: redis::Client) -> Self {
+    pub(crate) fn new(endpoint: Endpoint) -> Self {
         Self {
-            client,
+            endpoint,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -54,11 +54,11 @@ impl SignalWaiter {
         Ok(popped.is_some())
     }
 
-    fn take(&self) -> Option<MultiplexedConnection> {
+    fn take(&self) -> Option<Conn> {
         self.idle.lock().ok()?.pop()
     }
 
-    fn put_back(&self, conn: MultiplexedConnection) {
+    fn put_back(&self, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
@@ -66,14 +66,10 @@ impl SignalWaiter {
         }
     }
 
-    async fn connect(&self) -> RedisResult<MultiplexedConnection> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(None);
+    async fn connect(&self) -> RedisResult<Conn> {
         match tokio::time::timeout(
             CONNECT_TIMEOUT + REPLY_GRACE,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
+            self.endpoint.dedicated(CONNECT_TIMEOUT),
         )
         .await
         {

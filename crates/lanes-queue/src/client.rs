@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Value};
+use lanes_redis::{Conn, Endpoint, SharedOptions};
+use redis::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -194,15 +194,16 @@ impl QueueStats {
     }
 }
 
-/// The engine's client; cheap to clone, one multiplexed connection underneath.
+/// The engine's client; cheap to clone, one multiplexed connection underneath (to one server or
+/// to every node of a Redis Cluster).
 #[derive(Clone)]
 pub struct Lanes {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: ConnectionManager,
+    endpoint: Endpoint,
+    conn: Conn,
     keys: Keys,
     cfg: Config,
     known_queues: Mutex<HashSet<String>>,
@@ -217,18 +218,19 @@ impl std::fmt::Debug for Lanes {
 }
 
 impl Lanes {
-    /// Connects to Redis (`redis://`, `rediss://` or `redis+unix://` URL, with AUTH in the URL).
+    /// Connects to Redis: a `redis://`, `rediss://` or `redis+unix://` URL (AUTH in the URL) for
+    /// one server, `redis+cluster://host:port,host:port` for a Redis Cluster.
     pub async fn connect(url: &str, cfg: Config) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let mgr_cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(cfg.response_timeout))
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(6)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client.clone(), mgr_cfg).await?;
+        let endpoint = Endpoint::open(url)?;
+        let conn = endpoint
+            .shared(SharedOptions {
+                response_timeout: cfg.response_timeout,
+                ..SharedOptions::default()
+            })
+            .await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                endpoint,
                 conn,
                 keys: Keys::new(cfg.prefix.clone()),
                 cfg,
@@ -246,19 +248,21 @@ impl Lanes {
     }
 
     /// A clone of the shared multiplexed connection, for callers with their own commands.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Conn {
         self.inner.conn.clone()
     }
 
+    /// Where this client connects (for components that open connections of their own).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
     /// A dedicated connection without a response timeout, for blocking commands.
-    pub async fn blocking_connection(&self) -> Result<MultiplexedConnection> {
-        let cfg = AsyncConnectionConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(Duration::from_secs(5)));
+    pub async fn blocking_connection(&self) -> Result<Conn> {
         Ok(self
             .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
+            .endpoint
+            .dedicated(Duration::from_secs(5))
             .await?)
     }
 
@@ -610,7 +614,7 @@ impl Lanes {
     /// `timeout` passes. Returns true when woken by a signal.
     pub async fn wait_for_work(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Conn,
         queue: &str,
         timeout: Duration,
     ) -> Result<bool> {

@@ -10,8 +10,9 @@
 //! use lanes_ratelimit::{Limits, SemaphoreConfig};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! let client = redis::Client::open("redis://127.0.0.1/")?;
-//! let conn = redis::aio::ConnectionManager::new(client).await?;
+//! // One server; `redis+cluster://host:port,host:port` reaches a Redis Cluster.
+//! let endpoint = lanes_redis::Endpoint::open("redis://127.0.0.1/")?;
+//! let conn = endpoint.shared(lanes_redis::SharedOptions::default()).await?;
 //! let limits = Limits::new(conn, "lanes")?;
 //! let shutdown = CancellationToken::new();
 //!

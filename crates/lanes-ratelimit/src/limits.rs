@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use lanes_redis::Conn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use crate::error::Result;
 use crate::keys::Keys;
@@ -20,7 +20,7 @@ use crate::semaphore::{Semaphore, SemaphoreConfig};
 /// latest caller's rate is what the limiter enforces at that moment).
 ///
 /// ```no_run
-/// # async fn demo(conn: redis::aio::ConnectionManager) -> Result<(), lanes_ratelimit::Error> {
+/// # async fn demo(conn: lanes_redis::Conn) -> Result<(), lanes_ratelimit::Error> {
 /// use lanes_ratelimit::Limits;
 /// use tokio_util::sync::CancellationToken;
 ///
@@ -32,7 +32,7 @@ use crate::semaphore::{Semaphore, SemaphoreConfig};
 /// ```
 #[derive(Clone)]
 pub struct Limits {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) keys: Keys,
     pub(crate) retry: RetryPolicy,
 }
@@ -62,10 +62,11 @@ impl std::fmt::Debug for Limits {
 
 impl Limits {
     /// Limits whose keys live under `prefix`, using the caller's connection (the caller picks its
-    /// timeouts and reconnect policy).
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Result<Self> {
+    /// timeouts and reconnect policy): a [`Conn`] to one server or a cluster, or a plain
+    /// `ConnectionManager`.
+    pub fn new(conn: impl Into<Conn>, prefix: &str) -> Result<Self> {
         Ok(Self {
-            conn,
+            conn: conn.into(),
             keys: Keys::new(prefix)?,
             retry: RetryPolicy::default(),
         })

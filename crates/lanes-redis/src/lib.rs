@@ -1,7 +1,14 @@
-//! Calling Redis reliably, shared by the Lanes crates that talk to Redis on their own
-//! (`lanes-lock`, `lanes-ratelimit`): a [`RetryPolicy`] retries one call a bounded number of
-//! times while Redis is unreachable, and [`is_transient`] says which errors another attempt may
-//! cure. Each crate maps [`CallError`] into its own error type.
+//! Reaching and calling Redis, shared by every Lanes crate that talks to Redis:
+//!
+//! - [`Endpoint`] and [`Conn`] (module `conn`): one server or a Redis Cluster, chosen by the URL,
+//!   behind one connection type.
+//! - [`RetryPolicy`] retries one call a bounded number of times while Redis is unreachable, and
+//!   [`is_transient`] says which errors another attempt may cure. Each crate maps [`CallError`]
+//!   into its own error type.
+
+mod conn;
+
+pub use conn::{Conn, Endpoint, SharedOptions};
 
 use std::future::Future;
 use std::time::Duration;
@@ -31,8 +38,8 @@ pub struct InvalidPolicy(pub &'static str);
 /// Bounded retries for one Redis call. After the last attempt the call fails with
 /// [`CallError::Unavailable`]: a caller never proceeds as if Redis had answered.
 ///
-/// Note that the caller's `ConnectionManager` also bounds each command with its own response
-/// timeout (500 ms by default in the redis crate) and reconnects in the background.
+/// Note that the caller's [`Conn`] also bounds each command with its own response
+/// timeout and reconnects in the background.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, at least 1. Default 3.

@@ -1,11 +1,14 @@
 //! Test support shared by every Lanes test suite.
 //!
 //! - [`redis_url`] starts one real `redis-server` per test binary on a free loopback port (or uses
-//!   `REDIS_URL` when it is set) and returns its URL. The server dies with the test process.
+//!   `REDIS_URL` when it is set) and returns its URL. The server dies with the test process. With
+//!   `LANES_TEST_REDIS=cluster` it starts a 3-master Redis Cluster instead ([`RedisCluster`]) and
+//!   returns its `redis+cluster://` URL, so a suite runs unchanged against a cluster.
 //! - [`Prefix`] gives each test its own key prefix and deletes its keys on drop, so tests never
 //!   share state and never need `FLUSHDB` or `--test-threads=1`.
 //! - [`ChildGuard`] kills a spawned process (by its own PID) when the test ends, pass or fail.
-//! - [`RedisServer`] is a `redis-server` owned by its caller (the demo and the benchmarks use it).
+//! - [`RedisServer`] is a `redis-server` owned by its caller (the demo and the benchmarks use it);
+//!   [`RedisCluster`] is three of them joined into a cluster.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -14,20 +17,92 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 static SERVER: OnceLock<String> = OnceLock::new();
+/// Set to `cluster` to run a test binary against a local 3-master Redis Cluster.
+pub const TEST_REDIS_ENV: &str = "LANES_TEST_REDIS";
 static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
 
 /// URL of the Redis every test in this process uses.
 ///
 /// `REDIS_URL` wins when set. Otherwise a `redis-server` is started once, on a free port of
-/// 127.0.0.1, with persistence off; it is killed when the test process exits. A missing
-/// `redis-server` is a loud panic with the fix in the message.
+/// 127.0.0.1, with persistence off (with `LANES_TEST_REDIS=cluster`, a 3-master cluster); it is
+/// killed when the test process exits. A missing `redis-server` is a loud panic with the fix in
+/// the message.
 pub fn redis_url() -> String {
     SERVER
         .get_or_init(|| match std::env::var("REDIS_URL") {
             Ok(url) if !url.is_empty() => url,
+            _ if is_cluster_run() => start_cluster(),
             _ => start_server(),
         })
         .clone()
+}
+
+/// True when this test run asked for a Redis Cluster (`LANES_TEST_REDIS=cluster`), or points
+/// `REDIS_URL` at one.
+pub fn is_cluster_run() -> bool {
+    std::env::var(TEST_REDIS_ENV).is_ok_and(|v| v == "cluster")
+        || std::env::var("REDIS_URL").is_ok_and(|u| u.contains("+cluster://"))
+}
+
+fn start_cluster() -> String {
+    // Same reasoning as `start_server`: a thread that lives as long as the process owns them.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("lanes-testkit-cluster".into())
+        .spawn(move || {
+            let result = RedisCluster::start();
+            let ok = result.is_ok();
+            let _ = tx.send(
+                result
+                    .as_ref()
+                    .map(|c| c.url().to_owned())
+                    .map_err(Clone::clone),
+            );
+            if ok {
+                let _keep = result;
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .expect("spawn the testkit cluster thread");
+    match rx.recv().expect("testkit cluster thread answered") {
+        Ok(url) => url,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+/// The plain `redis://` URL of every node behind `url`: the seed nodes of a `redis+cluster://`
+/// URL, or `url` itself.
+pub fn node_urls(url: &str) -> Vec<String> {
+    for (cluster, plain) in [
+        ("redis+cluster://", "redis://"),
+        ("rediss+cluster://", "rediss://"),
+    ] {
+        if let Some(rest) = url.strip_prefix(cluster) {
+            let (auth, hosts) = match rest.rfind('@') {
+                Some(at) => (&rest[..=at], &rest[at + 1..]),
+                None => ("", rest),
+            };
+            return hosts
+                .trim_end_matches('/')
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("{plain}{auth}{h}/"))
+                .collect();
+        }
+    }
+    vec![url.to_owned()]
+}
+
+/// A blocking connection for test inspection, to one server or to a cluster (commands are routed
+/// by key), as `url` says.
+pub fn connection(url: &str) -> redis::RedisResult<Box<dyn redis::ConnectionLike + Send>> {
+    if url.contains("+cluster://") {
+        let client = redis::cluster::ClusterClient::new(node_urls(url))?;
+        return Ok(Box::new(client.get_connection()?));
+    }
+    Ok(Box::new(redis::Client::open(url)?.get_connection()?))
 }
 
 fn start_server() -> String {
@@ -190,6 +265,87 @@ impl RedisServer {
     }
 }
 
+/// A local Redis Cluster: three masters (no replicas) on free loopback ports, every slot
+/// assigned, killed (by their PIDs) when dropped or when this process dies.
+#[derive(Debug)]
+pub struct RedisCluster {
+    url: String,
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three `redis-server --cluster-enabled yes` nodes and joins them with
+    /// `redis-cli --cluster create`; returns once every node reports `cluster_state:ok`.
+    pub fn start() -> Result<Self, String> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let bus = free_port().to_string();
+            nodes.push(RedisServer::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus,
+                "--cluster-node-timeout",
+                "5000",
+            ])?);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                format!("cannot run redis-cli ({e}): install it (`apt-get install -y redis-tools`)")
+            })?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let all_ok = || nodes.iter().all(|n| cluster_ok(n.url()));
+        if wait_for(Duration::from_secs(20), || all_ok().then_some(())).is_none() {
+            return Err("the local Redis Cluster did not reach cluster_state:ok in 20 s".into());
+        }
+        Ok(Self {
+            url: format!("redis+cluster://{}/", addrs.join(",")),
+            nodes,
+        })
+    }
+
+    /// The `redis+cluster://` URL naming every node.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The nodes, for per-node inspection.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+}
+
+fn cluster_ok(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return false;
+    };
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query::<String>(&mut conn)
+        .is_ok_and(|info| {
+            info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+        })
+}
+
 /// A key prefix that belongs to one test. Its keys are deleted when it is dropped.
 #[derive(Debug)]
 pub struct Prefix {
@@ -221,9 +377,16 @@ impl Prefix {
         self.keys().len()
     }
 
-    /// Every key under this prefix (test inspection; uses SCAN, never KEYS).
+    /// Every key under this prefix (test inspection; uses SCAN on every node, never KEYS).
     pub fn keys(&self) -> Vec<String> {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+        node_urls(&self.url)
+            .iter()
+            .flat_map(|node| self.keys_on(node))
+            .collect()
+    }
+
+    fn keys_on(&self, node: &str) -> Vec<String> {
+        let Ok(client) = redis::Client::open(node) else {
             return Vec::new();
         };
         let Ok(mut conn) = client.get_connection() else {
@@ -253,15 +416,22 @@ impl Default for Prefix {
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let keys = self.keys();
-        if keys.is_empty() {
-            return;
-        }
-        if let Ok(client) = redis::Client::open(self.url.as_str())
-            && let Ok(mut conn) = client.get_connection()
-        {
-            for chunk in keys.chunks(500) {
-                let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+        for node in node_urls(&self.url) {
+            let keys = self.keys_on(&node);
+            if keys.is_empty() {
+                continue;
+            }
+            if let Ok(client) = redis::Client::open(node.as_str())
+                && let Ok(mut conn) = client.get_connection()
+            {
+                // One key per UNLINK: on a cluster node, keys of different slots cannot share one.
+                for chunk in keys.chunks(500) {
+                    let mut pipe = redis::pipe();
+                    for key in chunk {
+                        pipe.cmd("UNLINK").arg(key).ignore();
+                    }
+                    let _: Result<(), _> = pipe.query(&mut conn);
+                }
             }
         }
     }

@@ -5,18 +5,20 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lanes_lock::{Guard, Locks};
+use lanes_redis::{Conn, Endpoint, SharedOptions};
 use lanes_testkit::{ChildGuard, Prefix};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 /// Environment variable naming the child mode (`contend`, `holder`).
 pub const CHILD_MODE: &str = "LANES_LOCK_TEST_CHILD";
 /// Environment variable carrying the parent test's key prefix to a child.
 pub const CHILD_PREFIX: &str = "LANES_LOCK_TEST_PREFIX";
 
-pub async fn connect(url: &str) -> ConnectionManager {
-    let client = redis::Client::open(url).expect("valid redis url");
-    ConnectionManager::new(client)
+/// A shared connection to the test Redis (one server or a cluster, as the URL says).
+pub async fn connect(url: &str) -> Conn {
+    Endpoint::open(url)
+        .expect("valid redis url")
+        .shared(SharedOptions::default())
         .await
         .expect("connect to the test redis")
 }
@@ -28,8 +30,10 @@ pub async fn polling_locks_at(url: &str, prefix: &str) -> Locks {
 
 /// A `Locks` with its own connection under `prefix`, waiting with `BLPOP` on release signals.
 pub async fn blocking_locks_at(url: &str, prefix: &str) -> Locks {
-    let client = redis::Client::open(url).expect("valid redis url");
-    polling_locks_at(url, prefix).await.with_wait_client(client)
+    let endpoint = Endpoint::open(url).expect("valid redis url");
+    polling_locks_at(url, prefix)
+        .await
+        .with_wait_client(endpoint)
 }
 
 pub async fn polling_locks(prefix: &Prefix) -> Locks {
@@ -48,7 +52,7 @@ pub fn test_key(prefix: &str, name: &str) -> String {
 /// The critical section of the contention tests: counts holders inside in Redis (a second
 /// holder inside is a violation), appends the fencing token to the order log, and checks the
 /// guard was not lost meanwhile.
-pub async fn critical_section(conn: &mut ConnectionManager, prefix: &str, guard: &Guard) {
+pub async fn critical_section(conn: &mut Conn, prefix: &str, guard: &Guard) {
     let inside: i64 = conn
         .incr(test_key(prefix, "inside"), 1)
         .await
@@ -159,7 +163,7 @@ pub async fn guard<T>(what: &str, fut: impl std::future::Future<Output = T>) -> 
 }
 
 /// Polls the list `key` until it has an element, and returns the first one.
-pub async fn first_in_list(conn: &mut ConnectionManager, key: &str) -> String {
+pub async fn first_in_list(conn: &mut Conn, key: &str) -> String {
     loop {
         let first: Option<String> = conn.lindex(key, 0).await.expect("LINDEX");
         if let Some(first) = first {

@@ -2,6 +2,7 @@
 
 mod batches;
 mod cancel;
+mod cluster;
 mod delivery;
 mod enqueue;
 mod keys;

@@ -44,15 +44,14 @@ fn four_processes_with_two_tasks_each_share_one_limit() {
         expect_success(child);
     }
 
-    let client = redis::Client::open(prefix.url()).expect("valid url");
-    let mut conn = client.get_connection().expect("connect");
+    let mut conn = lanes_testkit::connection(prefix.url()).expect("connect");
     let mut grants = Vec::new();
     for i in 0..PROCESSES {
         let mine: Vec<u64> = redis::cmd("LRANGE")
             .arg(grants_key(prefix.name(), &i.to_string()))
             .arg(0)
             .arg(-1)
-            .query(&mut conn)
+            .query(&mut *conn)
             .expect("read grants");
         assert!(!mine.is_empty(), "process {i} got no grant at all");
         grants.extend(mine.into_iter().map(ServerTime::from_micros));

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lanes_ratelimit::Limits;
+use lanes_redis::{Conn, Endpoint, SharedOptions};
 use lanes_testkit::{ChildGuard, Prefix};
-use redis::aio::ConnectionManager;
 
 /// Environment variable naming the child mode (`hammer`, `holder`).
 pub const CHILD_MODE: &str = "LANES_RL_TEST_CHILD";
@@ -15,9 +15,11 @@ pub const CHILD_PREFIX: &str = "LANES_RL_TEST_PREFIX";
 /// Extra per-mode argument for a child.
 pub const CHILD_ARG: &str = "LANES_RL_TEST_ARG";
 
-pub async fn connect(url: &str) -> ConnectionManager {
-    let client = redis::Client::open(url).expect("valid redis url");
-    ConnectionManager::new(client)
+/// A shared connection to the test Redis (one server or a cluster, as the URL says).
+pub async fn connect(url: &str) -> Conn {
+    Endpoint::open(url)
+        .expect("valid redis url")
+        .shared(SharedOptions::default())
         .await
         .expect("connect to the test redis")
 }
@@ -79,7 +81,7 @@ pub async fn guard<T>(what: &str, fut: impl std::future::Future<Output = T>) -> 
 }
 
 /// PTTL of a key in milliseconds (-1 no expiry, -2 missing).
-pub async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
+pub async fn pttl(conn: &mut Conn, key: &str) -> i64 {
     redis::cmd("PTTL")
         .arg(key)
         .query_async(conn)
