@@ -1,5 +1,5 @@
 # Lanes: a thin index of one-line targets; the work lives in scripts/.
-.PHONY: demo test bench lint fmt up down
+.PHONY: demo test bench chaos lint fmt up down
 
 WORKERS ?= 2
 
@@ -11,6 +11,9 @@ test:   ## cargo fmt --check, clippy -D warnings, every test against a real redi
 
 bench:  ## release build, then the benchmark suite (table + target/bench/*.json)
 	scripts/bench
+
+chaos:  ## release build, then the reliability campaign: kills, a zombie, Redis pauses; wrk load
+	scripts/chaos
 
 up:     ## a local stack in the background: redis, fakes, broker, WORKERS workers per role
 	scripts/up $(WORKERS)

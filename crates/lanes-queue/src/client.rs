@@ -447,6 +447,22 @@ impl Lanes {
         worker: &str,
         n: usize,
     ) -> Result<FetchBatch> {
+        self.ack_and_fetch_once(lease, result, worker, n, None)
+            .await
+    }
+
+    /// [`Lanes::ack_and_fetch`] that may be sent again after its reply was lost (a timeout while
+    /// Redis stalled: the script may have run). Every try of one write carries the same
+    /// `write_id`; a try finding that write already recorded succeeds without leasing anything,
+    /// instead of reporting the lease stale. (Tasks the lost reply leased expire and return.)
+    pub async fn ack_and_fetch_once(
+        &self,
+        lease: &Lease,
+        result: &Json,
+        worker: &str,
+        n: usize,
+        write_id: Option<u64>,
+    ) -> Result<FetchBatch> {
         let k = self.qkeys(lease.queue());
         let mut reply: Vec<Value> = SCRIPTS
             .ack
@@ -470,6 +486,7 @@ impl Lanes {
             .arg(&k.lane_prefix)
             .arg(&k.batch_prefix)
             .arg(&k.batch_events)
+            .arg(opt(write_id))
             .invoke_async(&mut self.connection())
             .await?;
         let ok = reply.first().and_then(int) == Some(1);
@@ -480,6 +497,18 @@ impl Lanes {
 
     /// Ends an attempt that did not succeed. `Err(StaleLease)` when the lease is no longer ours.
     pub async fn fail(&self, lease: &Lease, mode: FailMode, error: &str) -> Result<()> {
+        self.fail_once(lease, mode, error, None).await
+    }
+
+    /// [`Lanes::fail`] that may be sent again after its reply was lost: see
+    /// [`Lanes::ack_and_fetch_once`].
+    pub async fn fail_once(
+        &self,
+        lease: &Lease,
+        mode: FailMode,
+        error: &str,
+        write_id: Option<u64>,
+    ) -> Result<()> {
         let k = self.qkeys(lease.queue());
         let (name, delay) = match mode {
             FailMode::Retry { delay } => ("retry", delay),
@@ -513,6 +542,7 @@ impl Lanes {
             .arg(&k.lane_prefix)
             .arg(&k.batch_prefix)
             .arg(&k.batch_events)
+            .arg(opt(write_id))
             .invoke_async(&mut self.connection())
             .await?;
         stale_unless(ok == 1, lease)

@@ -48,4 +48,4 @@ pub use handler::{CancelReason, Handler, TaskContext, TaskError, TaskResult};
 pub use registry::{TaskSummary, WorkerInfo, WorkerStats};
 pub use retry::{KindConfig, RetryPolicy};
 pub use task::{KeyPolicy, NewTask, TaskId, TaskInfo, TaskState};
-pub use worker::{Worker, WorkerConfig, WorkerReport};
+pub use worker::{Worker, WorkerConfig, WorkerReport, WriteOutcome, WriteReport};

@@ -94,6 +94,29 @@ struct Kind {
     cfg: KindConfig,
 }
 
+/// What became of a fenced write about one attempt (see [`Worker::on_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Redis recorded it: this attempt's outcome is the task's.
+    Accepted,
+    /// Refused by fencing: the lease was no longer this attempt's.
+    Refused,
+    /// Redis did not answer through every retry; the lease will expire and the task run again.
+    Unanswered,
+}
+
+/// One fenced write about an attempt and its outcome, as told to a [`Worker::on_write`] observer.
+#[derive(Debug, Clone)]
+pub struct WriteReport {
+    pub lease: Lease,
+    /// `ack`; `retry`, `dead`, `failed` or `cancelled` (a failed attempt, by how it ends); or
+    /// `hand back`.
+    pub write: &'static str,
+    pub outcome: WriteOutcome,
+}
+
+type WriteObserver = Arc<dyn Fn(&WriteReport) + Send + Sync>;
+
 /// A worker process: register handlers by kind, then [`Worker::run`].
 pub struct Worker {
     lanes: Lanes,
@@ -101,6 +124,7 @@ pub struct Worker {
     kinds: HashMap<String, Kind>,
     id: String,
     limits: Option<Limits>,
+    on_write: Option<WriteObserver>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -124,7 +148,16 @@ impl Worker {
             kinds: HashMap::new(),
             id,
             limits: None,
+            on_write: None,
         }
+    }
+
+    /// Calls `observer` after every ack, failure or hand-back this worker writes, with whether
+    /// Redis accepted it or fencing refused it (audits, chaos runs). It runs on the worker's
+    /// tasks: keep it short and non-blocking.
+    pub fn on_write(mut self, observer: impl Fn(&WriteReport) + Send + Sync + 'static) -> Self {
+        self.on_write = Some(Arc::new(observer));
+        self
     }
 
     /// Where the per-queue limiters live: by default a [`Limits`] on the engine's connection and
@@ -194,6 +227,7 @@ impl Worker {
             stop_fetching: CancellationToken::new(),
             abort_running: CancellationToken::new(),
             limits,
+            on_write: self.on_write,
             cfg: WorkerConfig {
                 concurrency,
                 ..self.cfg
@@ -280,6 +314,8 @@ struct Shared {
     abort_running: CancellationToken,
     /// Limiters of the rate-limited queues.
     limits: QueueLimits,
+    /// Told the outcome of every fenced write.
+    on_write: Option<WriteObserver>,
 }
 
 #[derive(Default)]
@@ -679,8 +715,10 @@ async fn finish(
             } else {
                 0
             };
+            // One id for every try of this write: a try after a lost reply is not "stale".
+            let wid = Some(fastrand::u64(1..));
             let batch = record(sh, lease, "ack", &sh.stats.succeeded, || {
-                sh.lanes.ack_and_fetch(lease, &result, &sh.id, n)
+                sh.lanes.ack_and_fetch_once(lease, &result, &sh.id, n, wid)
             })
             .await;
             let next = batch.and_then(|b| b.tasks.into_iter().next());
@@ -720,8 +758,15 @@ async fn finish(
         FailMode::Cancelled => &sh.stats.cancelled,
     };
     debug!(task_id = %lease.id, kind = %task.kind, attempt = task.attempt, ?mode, error = %message, "attempt did not succeed");
-    record(sh, lease, "fail", counter, || {
-        sh.lanes.fail(lease, mode, &message)
+    let what = match mode {
+        FailMode::Retry { .. } => "retry",
+        FailMode::Dead => "dead",
+        FailMode::Failed => "failed",
+        FailMode::Cancelled => "cancelled",
+    };
+    let wid = Some(fastrand::u64(1..));
+    record(sh, lease, what, counter, || {
+        sh.lanes.fail_once(lease, mode, &message, wid)
     })
     .await;
     None
@@ -731,7 +776,7 @@ async fn finish(
 async fn record<T, F, Fut>(
     sh: &Shared,
     lease: &Lease,
-    what: &str,
+    what: &'static str,
     counter: &AtomicU64,
     write: F,
 ) -> Option<T>
@@ -739,15 +784,26 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    let tell = |outcome| {
+        if let Some(observer) = &sh.on_write {
+            observer(&WriteReport {
+                lease: lease.clone(),
+                write: what,
+                outcome,
+            });
+        }
+    };
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=8 {
         match write().await {
             Ok(v) => {
                 Counters::bump(counter);
+                tell(WriteOutcome::Accepted);
                 return Some(v);
             }
             Err(Error::StaleLease { .. }) => {
                 Counters::bump(&sh.stats.stale);
+                tell(WriteOutcome::Refused);
                 warn!(task_id = %lease.id, write = what, "refused: the lease expired and the task moved on");
                 return None;
             }
@@ -757,6 +813,7 @@ where
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
+                tell(WriteOutcome::Unanswered);
                 warn!(task_id = %lease.id, write = what, error = %e, "write failed; the lease will expire and the task run again")
             }
         }

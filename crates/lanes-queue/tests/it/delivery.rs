@@ -293,3 +293,142 @@ async fn every_worker_registers_with_a_unique_id_and_shows_its_active_tasks() {
         "clean exits remove their records"
     );
 }
+
+#[tokio::test]
+async fn the_write_observer_hears_accepted_writes_and_writes_refused_by_fencing() {
+    use lanes_queue::{WriteOutcome, WriteReport};
+    use std::sync::{Arc, Mutex};
+
+    let e = env().await;
+    let heard: Arc<Mutex<Vec<WriteReport>>> = Arc::default();
+    let sink = heard.clone();
+    let worker = Worker::new(e.lanes.clone(), worker_cfg(&["jobs"], 2))
+        .handle("fine", |_ctx| async { Ok(json!("ok")) })
+        .handle("broken", |_ctx| async {
+            Err(TaskError::permanent("bad input"))
+        })
+        .handle("flaky", |ctx: lanes_queue::TaskContext| async move {
+            if ctx.attempt == 1 {
+                return Err(TaskError::retry("first attempt fails"));
+            }
+            Ok(json!("ok"))
+        })
+        // Someone else records this attempt first (as a newer attempt would after a lease
+        // expiry): the worker's own ack must then be refused by its stale token.
+        .handle("overtaken", |ctx: lanes_queue::TaskContext| async move {
+            ctx.lanes().ack(ctx.lease(), &json!("first")).await?;
+            Ok(json!("second"))
+        })
+        .on_write(move |r| sink.lock().expect("observer lock").push(r.clone()));
+    let running = start(worker);
+    let mut ids = HashMap::new();
+    for kind in ["fine", "broken", "flaky", "overtaken"] {
+        let id = e
+            .lanes
+            .enqueue("jobs", NewTask::new(kind, json!({})))
+            .await
+            .expect("enqueue");
+        wait_final(&e.lanes, &id).await;
+        ids.insert(id, kind);
+    }
+    running.shutdown().await;
+    let heard = heard.lock().expect("observer lock").clone();
+    let mut seen: Vec<(&str, &str, WriteOutcome)> = heard
+        .iter()
+        .map(|r| (ids[&r.lease.id], r.write, r.outcome))
+        .collect();
+    seen.sort_by_key(|(kind, ..)| *kind);
+    assert_eq!(
+        seen,
+        vec![
+            ("broken", "failed", WriteOutcome::Accepted),
+            ("fine", "ack", WriteOutcome::Accepted),
+            ("flaky", "retry", WriteOutcome::Accepted),
+            ("flaky", "ack", WriteOutcome::Accepted),
+            ("overtaken", "ack", WriteOutcome::Refused),
+        ]
+    );
+    let overtaken = ids
+        .iter()
+        .find(|(_, k)| **k == "overtaken")
+        .map(|(id, _)| id);
+    let info = e
+        .lanes
+        .task(overtaken.expect("overtaken id"))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        info.result,
+        Some(json!("first")),
+        "the refused ack wrote nothing"
+    );
+}
+
+/// Found by the chaos run: Redis frozen longer than the response timeout. The ack's reply is
+/// lost, but Redis runs the script when it wakes; the worker's retry of that same ack used to be
+/// refused as stale, so a task that succeeded was counted, logged and reported as a refused ack.
+#[tokio::test]
+async fn a_write_resent_after_its_reply_was_lost_is_accepted_and_counted_once() {
+    use lanes_queue::FailMode;
+
+    let e = env().await;
+    let ids = e
+        .lanes
+        .enqueue_bulk(
+            "jobs",
+            vec![
+                NewTask::new("k", json!({})),
+                NewTask::new("k", json!({})),
+                NewTask::new("k", json!({})),
+            ],
+        )
+        .await
+        .expect("enqueue");
+    let first = e.lanes.fetch("jobs", "w", 1).await.expect("fetch").tasks;
+    let lease = first[0].lease.clone();
+    e.lanes
+        .ack_and_fetch_once(&lease, &json!("done"), "w", 0, Some(42))
+        .await
+        .expect("the first try is recorded (its reply is what got lost)");
+    let again = e
+        .lanes
+        .ack_and_fetch_once(&lease, &json!("done"), "w", 1, Some(42))
+        .await
+        .expect("the resend of the same write is accepted, not stale");
+    assert!(again.tasks.is_empty(), "a resend leases nothing more");
+    for other in [Some(43), None] {
+        assert!(
+            matches!(
+                e.lanes
+                    .ack_and_fetch_once(&lease, &json!("other"), "w", 0, other)
+                    .await,
+                Err(Error::StaleLease { .. })
+            ),
+            "any other write with the old token is still fenced off"
+        );
+    }
+    let info = e.lanes.task(&ids[0]).await.expect("read").expect("exists");
+    assert_eq!(info.result, Some(json!("done")));
+
+    // The same for a failed attempt's write (here a retry).
+    let second = e.lanes.fetch("jobs", "w", 1).await.expect("fetch").tasks;
+    let lease = second[0].lease.clone();
+    let retry = FailMode::Retry {
+        delay: Duration::from_secs(3600),
+    };
+    for _ in 0..2 {
+        e.lanes
+            .fail_once(&lease, retry, "flaky", Some(7))
+            .await
+            .expect("recorded, then the resend is accepted");
+    }
+    assert!(matches!(
+        e.lanes.fail_once(&lease, retry, "flaky", Some(8)).await,
+        Err(Error::StaleLease { .. })
+    ));
+    let stats = e.lanes.queue_stats("jobs").await.expect("stats");
+    assert_eq!(stats.counters.get("succeeded"), Some(&1), "{stats:?}");
+    assert_eq!(stats.counters.get("retried"), Some(&1), "{stats:?}");
+    assert_eq!((stats.queued, stats.scheduled, stats.running), (1, 1, 0));
+}
