@@ -242,14 +242,19 @@ impl Apis {
 fn pause_hint(api: Api, limit_header: Option<f64>, body: &Value) -> Duration {
     let d = match api {
         // SP-API says its rate; one token's worth of time lets the bucket refill one.
+        // (A rate so small that 1/r is not a duration waits the most.)
         Api::Catalog => limit_header
             .filter(|r| *r > 0.0)
-            .map_or(Duration::from_secs(1), |r| Duration::from_secs_f64(1.0 / r)),
+            .map_or(Duration::from_secs(1), |r| {
+                Duration::try_from_secs_f64(1.0 / r).unwrap_or(Duration::MAX)
+            }),
         // Keepa says when its next token arrives.
         Api::Keepa => body
             .get("refillIn")
             .and_then(Value::as_u64)
-            .map_or(Duration::from_secs(1), |ms| Duration::from_millis(ms + 1)),
+            .map_or(Duration::from_secs(1), |ms| {
+                Duration::from_millis(ms.saturating_add(1))
+            }),
     };
     d.clamp(Duration::from_millis(5), Duration::from_secs(60))
 }
@@ -337,5 +342,156 @@ mod tests {
             parse("B000000001", &item, &json!({"products": []})),
             Err(ProductError::Item(_))
         ));
+    }
+}
+
+/// Fuzzing the decoders of SP-API and Keepa answers (`parse`, `error_code`, `pause_hint`): random
+/// JSON, valid answers with one field replaced by any JSON value, any rate-limit header. Never a
+/// panic. `LANES_FUZZ_CASES` cases per target (default 256); failures are kept under
+/// `proptest-regressions/`.
+#[cfg(test)]
+mod fuzz {
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("LANES_FUZZ_CASES")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(256);
+        ProptestConfig {
+            cases,
+            max_shrink_iters: 2_000,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            Just(json!(u64::MAX)),
+            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+                .map(Value::Number)),
+            any::<String>().prop_map(Value::from),
+            Just(json!("B000000001")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                btree_map("[a-zA-Z]{1,10}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const ASIN: &str = "B000000001";
+
+    fn item() -> Value {
+        json!({"asin": ASIN, "summaries": [{"itemName": "Mug",
+            "browseClassification": {"displayName": "Kitchen"}}],
+            "salesRanks": [{"displayGroupRanks": [{"rank": 42}]}],
+            "errors": [{"code": "InvalidInput"}]})
+    }
+
+    fn keepa() -> Value {
+        json!({"products": [{"asin": ASIN, "stats": {"current": [1999], "avg30": [2099]}}],
+            "refillIn": 199, "error": {"type": "x"}})
+    }
+
+    const ITEM_POINTERS: &[&str] = &[
+        "",
+        "/summaries",
+        "/summaries/0",
+        "/summaries/0/itemName",
+        "/summaries/0/browseClassification",
+        "/salesRanks/0/displayGroupRanks/0/rank",
+        "/errors/0/code",
+    ];
+    const KEEPA_POINTERS: &[&str] = &[
+        "",
+        "/products",
+        "/products/0",
+        "/products/0/asin",
+        "/products/0/stats",
+        "/products/0/stats/current",
+        "/products/0/stats/current/0",
+        "/products/0/stats/avg30/0",
+        "/refillIn",
+        "/error/type",
+    ];
+
+    fn replaced(mut v: Value, pointer: &str, with: Value) -> Value {
+        if let Some(slot) = v.pointer_mut(pointer) {
+            *slot = with;
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn answers_parse_or_say_why(
+            (i, a) in (0..ITEM_POINTERS.len(), json_value()),
+            (k, b) in (0..KEEPA_POINTERS.len(), json_value()),
+        ) {
+            let item = replaced(item(), ITEM_POINTERS[i], a);
+            let keepa = replaced(keepa(), KEEPA_POINTERS[k], b);
+            match parse(ASIN, &item, &keepa) {
+                Ok(p) => {
+                    prop_assert_eq!(p.asin.as_str(), ASIN);
+                    prop_assert!(p.price.is_none_or(|c| c >= 0.0));
+                }
+                Err(ProductError::Item(m)) => prop_assert!(!m.is_empty()),
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+            for api in [Api::Catalog, Api::Keepa] {
+                prop_assert!(!error_code(api, &item).is_empty());
+                prop_assert!(!error_code(api, &keepa).is_empty());
+            }
+        }
+
+        #[test]
+        fn pause_hints_stay_within_bounds(
+            header in proptest::option::of(prop_oneof![
+                any::<f64>(),
+                Just(f64::MIN_POSITIVE),
+                Just(5e-324),
+                Just(f64::INFINITY),
+                Just(f64::NAN),
+            ]),
+            body in json_value(),
+            refill in proptest::option::of(any::<u64>()),
+        ) {
+            let body = match refill {
+                Some(ms) => json!({"refillIn": ms}),
+                None => body,
+            };
+            for api in [Api::Catalog, Api::Keepa] {
+                let d = pause_hint(api, header, &body);
+                prop_assert!(d >= Duration::from_millis(5) && d <= Duration::from_secs(60));
+            }
+        }
+    }
+
+    /// Found while writing the targets above: an `x-amzn-ratelimit-limit` of 5e-324 made
+    /// `1 / r` infinite and `Duration::from_secs_f64` panic; a Keepa `refillIn` of `u64::MAX`
+    /// overflowed `ms + 1` (a panic in debug builds).
+    #[test]
+    fn extreme_rate_hints_are_clamped() {
+        assert_eq!(
+            pause_hint(Api::Catalog, Some(5e-324), &Value::Null),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            pause_hint(Api::Keepa, None, &json!({"refillIn": u64::MAX})),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -177,7 +177,7 @@ impl Api {
     }
 
     fn close_gate(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = Instant::now() + wait.min(MAX_FLOOD_WAIT);
         let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         if gate.is_none_or(|g| g < until) {
             *gate = Some(until);
@@ -232,15 +232,10 @@ impl Api {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let body = resp.json::<Envelope>().await.ok();
-            let secs = body
-                .and_then(|b| b.parameters)
-                .and_then(|p| p.retry_after)
-                .or(header)
-                .unwrap_or(1)
-                .max(1);
-            let wait = Duration::from_secs(secs);
+                .map(str::to_owned);
+            let body = resp.bytes().await.unwrap_or_default();
+            let wait = flood_wait(header.as_deref(), &body);
+            let secs = wait.as_secs();
             self.close_gate(wait);
             meter.flood_waits.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -272,20 +267,7 @@ impl Api {
             what: what.to_owned(),
             message: chain(e),
         })?;
-        let envelope: Option<Envelope> = serde_json::from_slice(&body).ok();
-        if status.is_success() {
-            return match envelope {
-                Some(e) if e.ok => Ok(e.result),
-                _ => Err(ApiError::Protocol {
-                    what: what.to_owned(),
-                    message: format!("HTTP {status} without an ok JSON body"),
-                }),
-            };
-        }
-        let description = envelope
-            .map(|e| e.description)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-        Err(status_error(what, channel, status, description))
+        decode_result(what, channel, status, &body)
     }
 
     /// The channel's info (`getChat`).
@@ -390,6 +372,46 @@ impl Api {
     }
 }
 
+/// The longest flood wait believed: an answer asking for more is treated as asking for this.
+const MAX_FLOOD_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a 429 asks to wait: the body's `parameters.retry_after`, else the `Retry-After`
+/// header, else 1 s; at least 1 s and at most [`MAX_FLOOD_WAIT`].
+fn flood_wait(header: Option<&str>, body: &[u8]) -> Duration {
+    let header = header.and_then(|v| v.trim().parse::<u64>().ok());
+    let secs = serde_json::from_slice::<Envelope>(body)
+        .ok()
+        .and_then(|b| b.parameters)
+        .and_then(|p| p.retry_after)
+        .or(header)
+        .unwrap_or(1)
+        .clamp(1, MAX_FLOOD_WAIT.as_secs());
+    Duration::from_secs(secs)
+}
+
+/// A JSON answer's `result`, or the error it carries.
+fn decode_result(
+    what: &str,
+    channel: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let envelope: Option<Envelope> = serde_json::from_slice(body).ok();
+    if status.is_success() {
+        return match envelope {
+            Some(e) if e.ok => Ok(e.result),
+            _ => Err(ApiError::Protocol {
+                what: what.to_owned(),
+                message: format!("HTTP {status} without an ok JSON body"),
+            }),
+        };
+    }
+    let description = envelope
+        .map(|e| e.description)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    Err(status_error(what, channel, status, description))
+}
+
 fn status_error(what: &str, channel: &str, status: StatusCode, description: String) -> ApiError {
     let code = status.as_u16();
     match status {
@@ -425,4 +447,137 @@ fn chain(e: reqwest::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// Fuzzing the decoders of channel-API answers: the envelope of every call under any status,
+/// `getChat` and `getHistory` results, and flood-wait hints (body and `Retry-After`). Never a
+/// panic. `LANES_FUZZ_CASES` cases per target (default 256); failures are kept under
+/// `proptest-regressions/`.
+#[cfg(test)]
+mod fuzz {
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("LANES_FUZZ_CASES")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(256);
+        ProptestConfig {
+            cases,
+            max_shrink_iters: 2_000,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            Just(json!(u64::MAX)),
+            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+                .map(Value::Number)),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                btree_map(
+                    prop_oneof![
+                        "[a-z_]{1,12}",
+                        Just("ok".to_owned()),
+                        Just("result".to_owned()),
+                        Just("messages".to_owned()),
+                        Just("parameters".to_owned()),
+                        Just("retry_after".to_owned()),
+                        Just("description".to_owned()),
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn valid() -> Value {
+        json!({"ok": true, "description": "x", "parameters": {"retry_after": 3},
+            "result": {"id": -100, "title": "t", "message_count": 5, "last_message_id": 9,
+                       "messages": [{"id": 1}]}})
+    }
+
+    const POINTERS: &[&str] = &[
+        "",
+        "/ok",
+        "/description",
+        "/parameters",
+        "/parameters/retry_after",
+        "/result",
+        "/result/id",
+        "/result/message_count",
+        "/result/messages",
+    ];
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            json_value().prop_map(|v| v.to_string().into_bytes()),
+            vec(any::<u8>(), 0..300),
+            (0..POINTERS.len(), json_value()).prop_map(|(i, v)| {
+                let mut doc = valid();
+                if let Some(slot) = doc.pointer_mut(POINTERS[i]) {
+                    *slot = v;
+                }
+                doc.to_string().into_bytes()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn answers_decode_or_say_why(status in 100u16..600, body in body()) {
+            let status = StatusCode::from_u16(status).expect("a status in range");
+            match decode_result("the info of @c", "c", status, &body) {
+                Ok(v) => {
+                    prop_assert!(status.is_success());
+                    let _ = serde_json::from_value::<ChatInfo>(v.clone());
+                    let _ = serde_json::from_value::<History>(v);
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn flood_waits_stay_within_bounds(
+            header in proptest::option::of(prop_oneof![
+                any::<String>(),
+                any::<u64>().prop_map(|n| n.to_string()),
+            ]),
+            body in body(),
+        ) {
+            let d = flood_wait(header.as_deref(), &body);
+            prop_assert!(d >= Duration::from_secs(1) && d <= MAX_FLOOD_WAIT);
+            // What the caller does with it: close this process's gate.
+            let _ = Instant::now() + d;
+        }
+    }
+
+    /// Found while writing `flood_waits_stay_within_bounds`: a 429 asking for `u64::MAX`
+    /// seconds made `Instant::now() + wait` overflow, a panic in the collector's call loop.
+    #[test]
+    fn a_huge_flood_wait_is_capped() {
+        let body = json!({"ok": false, "parameters": {"retry_after": u64::MAX}}).to_string();
+        assert_eq!(flood_wait(None, body.as_bytes()), MAX_FLOOD_WAIT);
+        assert_eq!(
+            flood_wait(Some("18446744073709551615"), b"not json"),
+            MAX_FLOOD_WAIT
+        );
+        assert_eq!(flood_wait(Some(" 7 "), b""), Duration::from_secs(7));
+    }
 }

@@ -47,6 +47,8 @@
 
 mod client;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod price;
 mod request;
 mod response;

@@ -22,7 +22,8 @@ pub struct Usage {
 impl Usage {
     /// Tokens billed at the output price (answer + thinking).
     pub fn billed_output(&self) -> u64 {
-        self.output_tokens + self.thoughts_tokens
+        // Saturating: the counts come from the API's answer, which may say anything.
+        self.output_tokens.saturating_add(self.thoughts_tokens)
     }
 }
 
@@ -30,10 +31,10 @@ impl std::ops::Add for Usage {
     type Output = Usage;
     fn add(self, o: Usage) -> Usage {
         Usage {
-            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
-            output_tokens: self.output_tokens + o.output_tokens,
-            thoughts_tokens: self.thoughts_tokens + o.thoughts_tokens,
-            total_tokens: self.total_tokens + o.total_tokens,
+            prompt_tokens: self.prompt_tokens.saturating_add(o.prompt_tokens),
+            output_tokens: self.output_tokens.saturating_add(o.output_tokens),
+            thoughts_tokens: self.thoughts_tokens.saturating_add(o.thoughts_tokens),
+            total_tokens: self.total_tokens.saturating_add(o.total_tokens),
         }
     }
 }

@@ -25,9 +25,14 @@ local function promote_due(ready, delayed, prefix, now)
   local due = redis.call('ZRANGE', delayed, '-inf', int(now), 'BYSCORE', 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
     local tkey = prefix .. id
-    local score = redis.call('HGET', tkey, 'score')
-    if score then
-      redis.call('ZADD', ready, score, id)
+    -- pcall: a key that is not a hash is dropped like a missing one, instead of failing every
+    -- fetch of the queue. A record whose score is gone or not a number still runs (and fails as
+    -- it must), at the back of the lowest priority.
+    local score = redis.pcall('HGET', tkey, 'score')
+    if type(score) == 'string' or (score == false and redis.call('EXISTS', tkey) == 1) then
+      local n = tonumber(score)
+      if not n or n ~= n then n = 9e14 + now end
+      redis.call('ZADD', ready, n, id)
       redis.call('HSET', tkey, 'state', 'queued')
     end
     redis.call('ZREM', delayed, id)
@@ -42,16 +47,19 @@ local function lease_tasks(ready, delayed, leased, seq, signal, prefix, n, worke
   for i = 1, #popped, 2 do
     local id = popped[i]
     local tkey = prefix .. id
-    local f = redis.call('HMGET', tkey, 'kind', 'payload', 'enc', 'max_retries', 'soft_ms', 'hard_ms', 'created', 'attempts', 'key')
-    -- A missing hash (expired or deleted behind our back) is skipped, not recreated.
-    if f[1] then
+    -- A missing hash (expired or deleted behind our back) is skipped, not recreated; so is a key
+    -- that is not a hash at all (pcall: one bad record must not fail the fetch of the others).
+    -- A hash without a kind is leased anyway: the worker fails it as an unknown kind, so a
+    -- corrupted record ends in the dead-letter set instead of vanishing from the queue.
+    local f = redis.pcall('HMGET', tkey, 'kind', 'payload', 'enc', 'max_retries', 'soft_ms', 'hard_ms', 'created', 'attempts', 'key')
+    if type(f) == 'table' and f.err == nil and (f[1] or redis.call('EXISTS', tkey) == 1) then
       local token = redis.call('INCR', seq)
       local attempts = (tonumber(f[8]) or 0) + 1
       redis.call('HSET', tkey, 'state', 'running', 'worker', worker, 'token', token, 'started', int(now), 'attempts', attempts)
       redis.call('ZADD', leased, int(now + lease_ms), id)
       table.insert(out, id)
       table.insert(out, token)
-      table.insert(out, f[1])
+      table.insert(out, f[1] or '')
       table.insert(out, f[2] or '')
       table.insert(out, f[3] or '')
       table.insert(out, attempts)
@@ -114,11 +122,12 @@ local function release_key(KK, prefix, id, key, policy, conc, now)
 end
 
 -- The task currently owning a one-slot key, if it is still alive. A dangling owner (its hash
--- gone behind the engine's back) is released as if it had ended, so its lane moves on in order.
+-- gone behind the engine's back, or not a hash any more) is released as if it had ended, so its
+-- lane moves on in order (pcall: a damaged record must not refuse every enqueue of its key).
 local function live_owner(KK, key, prefix, policy, conc)
   local owner = redis.call('HGET', KK.kowner, key)
   if not owner then return nil end
-  local st = redis.call('HGET', prefix .. owner, 'state')
+  local st = redis.pcall('HGET', prefix .. owner, 'state')
   if st == 'queued' or st == 'scheduled' or st == 'running' or st == 'retrying' then return owner end
   release_key(KK, prefix, owner, key, policy, conc, now_ms())
   return redis.call('HGET', KK.kowner, key)

@@ -9,6 +9,9 @@
 //! - [`ChildGuard`] kills a spawned process (by its own PID) when the test ends, pass or fail.
 //! - [`RedisServer`] is a `redis-server` owned by its caller (the demo and the benchmarks use it);
 //!   [`RedisCluster`] is three of them joined into a cluster.
+//! - [`dump_redis`] reads every key and value of a Redis as text (secrets tests grep it).
+//! - [`RestartableRedis`] is a `redis-server` a test stops (SIGTERM or SIGKILL) and starts again
+//!   on the same port and data directory, with or without the append-only file.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -502,5 +505,199 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `redis-server` a test stops and starts again on the same port and data directory, to show
+/// what survives a restart. `persistent` turns on the append-only file (`appendfsync everysec`,
+/// what `make up` runs); without it nothing survives. Killed (by its PID) when dropped.
+#[derive(Debug)]
+pub struct RestartableRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    persistent: bool,
+    child: Option<ChildGuard>,
+}
+
+impl RestartableRedis {
+    /// Starts a server on a free loopback port, its files in `dir`.
+    pub fn start(dir: &std::path::Path, persistent: bool) -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let mut server = Self {
+                port: free_port(),
+                dir: dir.to_path_buf(),
+                persistent,
+                child: None,
+            };
+            match server.restart() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The PID of the running server, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::pid)
+    }
+
+    /// Sends `sig` (`libc::SIGTERM`: a clean shutdown that flushes the append-only file;
+    /// `libc::SIGKILL`: a crash) and waits up to 10 s for the server to exit.
+    pub fn stop(&mut self, sig: i32) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        child.signal(sig);
+        match child.wait_timeout(Duration::from_secs(10)) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "redis-server {} did not exit within 10s of signal {sig}",
+                child.pid()
+            )),
+        }
+    }
+
+    /// Starts the server again on the same port and directory (it loads what it persisted) and
+    /// waits until it answers PING.
+    pub fn restart(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err("redis-server is still running".into());
+        }
+        let aof = if self.persistent { "yes" } else { "no" };
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                aof,
+                "--appendfsync",
+                "everysec",
+            ])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut child = ChildGuard::spawn(&mut cmd).map_err(|e| {
+            format!(
+                "cannot start redis-server ({e}): install it (`apt-get install -y redis-server`)"
+            )
+        })?;
+        let url = self.url();
+        // Loading a large append-only file takes a while: PING answers LOADING until it is done.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                return Err(format!(
+                    "redis-server on port {} exited early: {status}",
+                    self.port
+                ));
+            }
+            if ping(&url) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "redis-server on port {} did not answer PING within 20s",
+            self.port
+        ))
+    }
+}
+
+/// Every key of the Redis at `url` with its whole value, as text, one key a line: strings,
+/// hashes, lists, sets, sorted sets (with scores) and streams (every entry). Values that are gzip
+/// streams (stored payloads) are inflated too. For tests that grep all of Redis for a secret.
+pub fn dump_redis(url: &str) -> Result<String, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let keys: Vec<Vec<u8>> = redis::cmd("SCAN")
+        .cursor_arg(0)
+        .arg("COUNT")
+        .arg(1000)
+        .clone()
+        .iter::<Vec<u8>>(&mut conn)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .collect();
+    let mut out = String::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query(&mut conn)
+            .map_err(|e| e.to_string())?;
+        let mut cmd = match kind.as_str() {
+            "string" => redis::cmd("GET"),
+            "hash" => redis::cmd("HGETALL"),
+            "list" => redis::cmd("LRANGE"),
+            "set" => redis::cmd("SMEMBERS"),
+            "zset" => redis::cmd("ZRANGE"),
+            "stream" => redis::cmd("XRANGE"),
+            // Gone meanwhile.
+            _ => continue,
+        };
+        cmd.arg(&key);
+        match kind.as_str() {
+            "list" => cmd.arg(0).arg(-1),
+            "zset" => cmd.arg(0).arg(-1).arg("WITHSCORES"),
+            "stream" => cmd.arg("-").arg("+"),
+            _ => &mut cmd,
+        };
+        let value: redis::Value = cmd.query(&mut conn).map_err(|e| e.to_string())?;
+        out.push_str(&String::from_utf8_lossy(&key));
+        out.push_str(" = ");
+        value_text(&value, &mut out);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn value_text(v: &redis::Value, out: &mut String) {
+    match v {
+        redis::Value::BulkString(b) => {
+            out.push_str(&String::from_utf8_lossy(b));
+            if b.starts_with(&[0x1f, 0x8b]) {
+                let mut inflated = Vec::new();
+                let gz = flate2::read::GzDecoder::new(b.as_slice());
+                if std::io::Read::read_to_end(&mut std::io::Read::take(gz, 64 << 20), &mut inflated)
+                    .is_ok()
+                {
+                    out.push_str(" (inflated: ");
+                    out.push_str(&String::from_utf8_lossy(&inflated));
+                    out.push(')');
+                }
+            }
+        }
+        redis::Value::SimpleString(s) => out.push_str(s),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            for item in items {
+                value_text(item, out);
+                out.push(' ');
+            }
+        }
+        redis::Value::Map(kv) => {
+            for (k, v) in kv {
+                value_text(k, out);
+                out.push('=');
+                value_text(v, out);
+                out.push(' ');
+            }
+        }
+        other => out.push_str(&format!("{other:?}")),
     }
 }

@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 mod ops;
 mod photos;
+mod redis_restart;
 mod support;
 mod tasks;
 mod tickets;

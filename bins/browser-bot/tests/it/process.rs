@@ -124,8 +124,15 @@ async fn secrets_never_reach_logs_or_redis() {
     let bank = Bank::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let account = "acct-otp-secret";
-    let password = "Zq7-Marmalade-Vortex-4419";
-    let seed = "Seed-Quokka-Nebula-8802";
+    // Distinctive and random: a hit can only be a leak.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id());
+    let password = format!("S3cr3t-CANARY-password-{nonce:x}");
+    let seed = format!("S3cr3t-CANARY-otp-seed-{nonce:x}");
+    let (password, seed) = (password.as_str(), seed.as_str());
     let creds = lanes_fakes::bank::Credentials {
         username: "secret-user".into(),
         password: password.into(),
@@ -148,7 +155,15 @@ async fn secrets_never_reach_logs_or_redis() {
     assert!(r.otp);
     assert_eq!(stored_ids(&lanes, account).await, expected_ids(account));
     // The worker record is written while the bot lives: read everything before stopping it.
-    let dump = dump_prefix(&prefix).await;
+    // This prefix's keys by type, then every key of the whole Redis (streams included, gzip
+    // payloads inflated), then the status answer the broker's bank route serves.
+    let mut dump = dump_prefix(&prefix).await;
+    dump.push_str(&lanes_testkit::dump_redis(prefix.url()).expect("dump redis"));
+    let status = lanes_bank::bot_status(&lanes, account)
+        .await
+        .expect("bot status")
+        .expect("the bot ran");
+    dump.push_str(&format!("{status:?}"));
     assert!(
         dump.contains(id.as_str()),
         "the dump covers the task record"

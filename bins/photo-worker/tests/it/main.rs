@@ -2,5 +2,7 @@
 //! real Redis: in this process (`analyze`) and as real processes (`process`).
 
 mod analyze;
+mod fuzz;
 mod process;
+mod secrets;
 mod support;

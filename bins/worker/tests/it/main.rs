@@ -3,5 +3,6 @@
 mod cli;
 mod keys;
 mod rate_limit;
+mod redis_restart;
 mod signals;
 mod support;

@@ -5,6 +5,7 @@ mod cancel;
 mod cluster;
 mod delivery;
 mod enqueue;
+mod fuzz;
 mod keys;
 mod rate_limits;
 mod retries;
