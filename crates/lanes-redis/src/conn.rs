@@ -43,7 +43,9 @@ pub struct SharedOptions {
     pub response_timeout: Duration,
     /// Longest wait to (re)connect.
     pub connection_timeout: Duration,
-    /// Reconnect attempts before a command fails.
+    /// Reconnect attempts before a command fails. A command sent while Redis is away waits
+    /// through them, so they stay short (about 0.7 s in all by default): a broker answers 503
+    /// soon, and the caller's own retry loop decides how long to keep trying.
     pub retries: u32,
 }
 
@@ -52,7 +54,7 @@ impl Default for SharedOptions {
         Self {
             response_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(5),
-            retries: 6,
+            retries: 3,
         }
     }
 }
@@ -85,7 +87,7 @@ impl Endpoint {
                     .set_response_timeout(Some(opts.response_timeout))
                     .set_connection_timeout(Some(opts.connection_timeout))
                     .set_number_of_retries(opts.retries as usize)
-                    .set_max_delay(Duration::from_secs(2));
+                    .set_max_delay(Duration::from_secs(1));
                 let conn = ConnectionManager::new_with_config(client.clone(), cfg).await?;
                 Ok(Conn::Managed(conn))
             }
