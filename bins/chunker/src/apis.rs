@@ -351,43 +351,18 @@ mod tests {
 /// `proptest-regressions/`.
 #[cfg(test)]
 mod fuzz {
-    use proptest::collection::{btree_map, vec};
+    use lanes_testkit::fuzz;
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
 
     fn config() -> ProptestConfig {
-        let cases = std::env::var("LANES_FUZZ_CASES")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(256);
-        ProptestConfig {
-            cases,
-            max_shrink_iters: 2_000,
-            ..ProptestConfig::default()
-        }
+        lanes_testkit::fuzz::config(256)
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            Just(json!(u64::MAX)),
-            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-                .map(Value::Number)),
-            any::<String>().prop_map(Value::from),
-            Just(json!("B000000001")),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                vec(inner.clone(), 0..6).prop_map(Value::Array),
-                btree_map("[a-zA-Z]{1,10}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+        fuzz::json_value(&[ASIN], fuzz::keys("[a-zA-Z]{1,10}", &[]))
     }
 
     const ASIN: &str = "B000000001";

@@ -455,54 +455,27 @@ fn chain(e: reqwest::Error) -> String {
 /// `proptest-regressions/`.
 #[cfg(test)]
 mod fuzz {
-    use proptest::collection::{btree_map, vec};
+    use lanes_testkit::fuzz;
+    use proptest::collection::vec;
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
 
     fn config() -> ProptestConfig {
-        let cases = std::env::var("LANES_FUZZ_CASES")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(256);
-        ProptestConfig {
-            cases,
-            max_shrink_iters: 2_000,
-            ..ProptestConfig::default()
-        }
+        lanes_testkit::fuzz::config(256)
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            Just(json!(u64::MAX)),
-            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-                .map(Value::Number)),
-            any::<String>().prop_map(Value::from),
+        const FIELDS: &[&str] = &[
+            "ok",
+            "result",
+            "messages",
+            "parameters",
+            "retry_after",
+            "description",
         ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                vec(inner.clone(), 0..6).prop_map(Value::Array),
-                btree_map(
-                    prop_oneof![
-                        "[a-z_]{1,12}",
-                        Just("ok".to_owned()),
-                        Just("result".to_owned()),
-                        Just("messages".to_owned()),
-                        Just("parameters".to_owned()),
-                        Just("retry_after".to_owned()),
-                        Just("description".to_owned()),
-                    ],
-                    inner,
-                    0..6
-                )
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+        fuzz::json_value(&[], fuzz::keys("[a-z_]{1,12}", FIELDS))
     }
 
     fn valid() -> Value {

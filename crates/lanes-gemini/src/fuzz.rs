@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use proptest::collection::{btree_map, vec};
+use lanes_testkit::fuzz;
+use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -15,58 +16,22 @@ use crate::response::parse_generated;
 use crate::{Usage, parse_retry_delay};
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("LANES_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    }
+    lanes_testkit::fuzz::config(256)
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        Just(json!(u64::MAX)),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-            .map(Value::Number)),
-        any::<String>().prop_map(Value::from),
-        prop_oneof![
-            Just("43s"),
-            Just("1e309s"),
-            Just("-1s"),
-            Just("NaNs"),
-            Just("s"),
-            Just("SAFETY")
-        ]
-        .prop_map(Value::from),
+    const FIELDS: &[&str] = &[
+        "candidates",
+        "content",
+        "parts",
+        "text",
+        "usageMetadata",
+        "error",
+        "details",
+        "retryDelay",
     ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::Array),
-            btree_map(
-                prop_oneof![
-                    "[a-zA-Z@]{1,12}",
-                    Just("candidates".to_owned()),
-                    Just("content".to_owned()),
-                    Just("parts".to_owned()),
-                    Just("text".to_owned()),
-                    Just("usageMetadata".to_owned()),
-                    Just("error".to_owned()),
-                    Just("details".to_owned()),
-                    Just("retryDelay".to_owned()),
-                ],
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    const DELAYS: &[&str] = &["43s", "1e309s", "-1s", "NaNs", "s", "SAFETY"];
+    fuzz::json_value(DELAYS, fuzz::keys("[a-zA-Z@]{1,12}", FIELDS))
 }
 
 /// A well-formed answer, so a single replaced field reaches the code past the first checks.

@@ -9,6 +9,7 @@
 //! - [`ChildGuard`] kills a spawned process (by its own PID) when the test ends, pass or fail.
 //! - [`RedisServer`] is a `redis-server` owned by its caller (the demo and the benchmarks use it);
 //!   [`RedisCluster`] is three of them joined into a cluster.
+//! - [`fuzz`]: the case count (`LANES_FUZZ_CASES`) and JSON strategy every fuzz target shares.
 //! - [`dump_redis`] reads every key and value of a Redis as text (secrets tests grep it).
 //! - [`RestartableRedis`] is a `redis-server` a test stops (SIGTERM or SIGKILL) and starts again
 //!   on the same port and data directory, with or without the append-only file.
@@ -699,5 +700,76 @@ fn value_text(v: &redis::Value, out: &mut String) {
             }
         }
         other => out.push_str(&format!("{other:?}")),
+    }
+}
+
+/// Shared pieces of the proptest fuzz targets: how many cases a run makes, and any JSON.
+pub mod fuzz {
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use serde_json::{Value, json};
+
+    /// Cases per target: `LANES_FUZZ_CASES` (the campaign sets it high), else `default` (quick,
+    /// for `cargo test`).
+    pub fn cases(default: u32) -> u32 {
+        std::env::var("LANES_FUZZ_CASES")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// A proptest config of [`cases`]`(default)` cases; failures are kept under
+    /// `proptest-regressions/` and replayed first on later runs.
+    pub fn config(default: u32) -> Config {
+        Config {
+            cases: cases(default),
+            max_shrink_iters: 2_000,
+            ..Config::default()
+        }
+    }
+
+    /// Object keys: strings matching `pattern`, or one of the field names a decoder looks for.
+    pub fn keys(pattern: &'static str, known: &'static [&'static str]) -> BoxedStrategy<String> {
+        if known.is_empty() {
+            return pattern.boxed();
+        }
+        let named = proptest::sample::select(known).prop_map(str::to_owned);
+        prop_oneof![pattern, named].boxed()
+    }
+
+    /// Any JSON up to 4 levels deep: null, booleans, integers (with `u64::MAX`), finite floats,
+    /// strings and the `extra` strings a decoder treats specially; objects keyed by `keys`.
+    pub fn json_value(
+        extra: &'static [&'static str],
+        keys: BoxedStrategy<String>,
+    ) -> BoxedStrategy<Value> {
+        let special = if extra.is_empty() {
+            Just(Value::Null).boxed()
+        } else {
+            proptest::sample::select(extra)
+                .prop_map(Value::from)
+                .boxed()
+        };
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            Just(json!(u64::MAX)),
+            any::<f64>().prop_filter_map("finite", |f| {
+                serde_json::Number::from_f64(f).map(Value::Number)
+            }),
+            any::<String>().prop_map(Value::from),
+            special,
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+        .boxed()
     }
 }

@@ -15,15 +15,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("LANES_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(200);
-    ProptestConfig {
-        cases,
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    }
+    lanes_testkit::fuzz::config(200)
 }
 
 /// A small image in `format`: a gradient with transparency where the format keeps it.

@@ -12,7 +12,8 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use lanes_queue::{KeyPolicy, KindConfig, NewTask, TaskContext, TaskId, TaskState, Worker, codec};
-use proptest::collection::{btree_map, vec};
+use lanes_testkit::fuzz::{self, cases, config};
+use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::ValueTree;
@@ -20,38 +21,8 @@ use serde_json::{Value, json};
 
 use crate::support::{env, start, worker_cfg};
 
-/// Cases per target: `LANES_FUZZ_CASES`, else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("LANES_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn config(default: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: cases(default),
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    }
-}
-
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-            .map(Value::Number)),
-        any::<String>().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::Array),
-            btree_map("[a-z]{1,8}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    fuzz::json_value(&[], fuzz::keys("[a-z]{1,8}", &[]))
 }
 
 /// How a stored byte string is damaged.
