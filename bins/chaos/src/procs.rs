@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lanes_testkit::{ChildGuard, free_port};
+use lanes_testkit::{ChildGuard, free_port, ping};
 
 /// A `redis-server` on a free loopback port, persistence off, owned by this process.
 #[derive(Debug)]
@@ -67,16 +67,6 @@ impl Redis {
     pub fn resume(&self) {
         self.guard.signal(libc::SIGCONT);
     }
-}
-
-fn ping(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else {
-        return false;
-    };
-    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
-        return false;
-    };
-    redis::cmd("PING").query::<String>(&mut conn).is_ok()
 }
 
 /// One incarnation of a chaos worker process.

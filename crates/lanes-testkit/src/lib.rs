@@ -221,7 +221,8 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
-fn ping(url: &str) -> bool {
+/// True when the Redis server at `url` answers PING within about 200 ms.
+pub fn ping(url: &str) -> bool {
     let Ok(client) = redis::Client::open(url) else {
         return false;
     };
