@@ -5,15 +5,14 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use lanes_bank::{ALREADY_RUNNING, DepositStore};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::path_param;
+use super::{accepted, path_param};
 use crate::error::{AppError, is_outage};
 use crate::model::{ErrorBody, TaskView};
 use crate::state::AppState;
@@ -97,16 +96,10 @@ async fn start_bot(
     let account = path_param(id)?;
     let task = lanes_bank::start_bot(state.lanes().await?, &account).await?;
     tracing::info!(account = %account, task_id = %task, "bank bot started");
-    let location = format!("/api/tasks/{task}");
     let body = BotStarted {
         task_id: task.to_string(),
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(accepted(format!("/api/tasks/{task}"), body))
 }
 
 /// The account's latest bot run: its state, progress (pages) and result.

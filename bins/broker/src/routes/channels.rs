@@ -9,8 +9,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use collector::{ChannelStatus, DispatchError, JobStatus};
 use lanes_queue::{BatchCancel, BatchId};
 use serde::{Deserialize, Serialize};
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, path_param};
+use super::{ApiJson, accepted};
 use crate::error::AppError;
 use crate::model::ErrorBody;
 use crate::state::AppState;
@@ -161,20 +160,11 @@ fn dispatch_error(e: DispatchError) -> AppError {
 }
 
 fn job_id(raw: Result<Path<String>, PathRejection>) -> Result<BatchId, AppError> {
-    let raw = path_param(raw)?;
-    let id: BatchId = raw
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("{raw:?} is not a job id")))?;
-    if id.queue() != collector::QUEUE {
-        return Err(no_job(&id));
-    }
-    Ok(id)
+    super::job_id(raw, collector::QUEUE, BatchId::queue, "collect job")
 }
 
 fn no_job(id: &BatchId) -> AppError {
-    AppError::NotFound(format!(
-        "no collect job {id} (it never existed, or it finished and expired)"
-    ))
+    super::no_job("collect job", id)
 }
 
 /// Collect channels: one job, one task per channel, run by any collector with a free slot.
@@ -201,17 +191,11 @@ async fn collect(
     let id = collector::dispatch_job(state.lanes().await?, channels.clone())
         .await
         .map_err(dispatch_error)?;
-    let location = format!("/api/channels/collect/{id}");
     let body = CollectCreated {
         job_id: id.to_string(),
         channels,
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(accepted(format!("/api/channels/collect/{id}"), body))
 }
 
 /// A collect job's progress, each channel's counts and errors, and its summary once done.

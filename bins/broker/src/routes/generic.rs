@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lanes_queue::task::validate_queue;
 use lanes_queue::{CancelOutcome, TaskId};
@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, from_value, path_param};
+use super::{ApiJson, accepted, from_value, path_param};
 use crate::error::AppError;
 use crate::fleet::{self, now_ms};
 use crate::model::{
@@ -119,12 +119,7 @@ async fn enqueue(
             task_id,
             existing: e.existing,
         };
-        Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
-            Json(body),
-        )
-            .into_response())
+        Ok(accepted(location, body))
     }
 }
 

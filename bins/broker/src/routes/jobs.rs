@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chunker::{DispatchError, JobCancel, JobStatus};
 use lanes_queue::TaskId;
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, path_param};
+use super::{ApiJson, accepted};
 use crate::error::AppError;
 use crate::model::ErrorBody;
 use crate::state::AppState;
@@ -116,20 +116,11 @@ impl From<DispatchError> for AppError {
 }
 
 fn job_id(raw: Result<Path<String>, PathRejection>) -> Result<TaskId, AppError> {
-    let raw = path_param(raw)?;
-    let id: TaskId = raw
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("{raw:?} is not a job id")))?;
-    if id.queue() != chunker::QUEUE {
-        return Err(no_job(&id));
-    }
-    Ok(id)
+    super::job_id(raw, chunker::QUEUE, TaskId::queue, "job")
 }
 
 fn no_job(id: &TaskId) -> AppError {
-    AppError::NotFound(format!(
-        "no job {id} (it never existed, or it finished and expired)"
-    ))
+    super::no_job("job", id)
 }
 
 /// Dispatch a job of products to analyze.
@@ -154,17 +145,11 @@ async fn create_job(
 ) -> Result<Response, AppError> {
     let total = body.products.len() as u64;
     let id = chunker::dispatch_job(state.lanes().await?, body.products).await?;
-    let location = format!("/api/v1/jobs/{id}");
     let body = JobCreated {
         job_id: id.to_string(),
         total_items: total,
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(accepted(format!("/api/v1/jobs/{id}"), body))
 }
 
 /// A job's progress and, once done, its summary.

@@ -232,3 +232,38 @@ pub fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, AppE
     p.map(|Path(v)| v)
         .map_err(|r| AppError::BadRequest(format!("bad path: {}", r.body_text())))
 }
+
+/// 202 Accepted for work just dispatched: where to follow it, and what was created.
+pub fn accepted(location: String, body: impl serde::Serialize) -> Response {
+    (
+        axum::http::StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// The id of a job that lives on `queue` (a chunker or collector job): 400 when the path is not
+/// an id, 404 when it names another queue's job. `what` names the job in the message.
+pub fn job_id<T: std::str::FromStr + std::fmt::Display>(
+    raw: Result<Path<String>, PathRejection>,
+    queue: &str,
+    queue_of: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<T, AppError> {
+    let raw = path_param(raw)?;
+    let id: T = raw
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{raw:?} is not a job id")))?;
+    if queue_of(&id) != queue {
+        return Err(no_job(what, &id));
+    }
+    Ok(id)
+}
+
+/// 404 for a job that is not (or no longer) there.
+pub fn no_job(what: &str, id: &impl std::fmt::Display) -> AppError {
+    AppError::NotFound(format!(
+        "no {what} {id} (it never existed, or it finished and expired)"
+    ))
+}

@@ -10,15 +10,14 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use lanes_photos::{PhotoStatus, SnapError, SnapStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, path_param};
+use super::{ApiJson, accepted, path_param};
 use crate::error::AppError;
 use crate::model::ErrorBody;
 use crate::state::AppState;
@@ -223,17 +222,11 @@ async fn create_snap(
     let count = photos.len();
     let id = lanes_photos::submit_snap(state.lanes().await?, photos).await?;
     tracing::info!(job_id = %id, photos = count, "snap accepted");
-    let location = format!("/seller/snap/{id}");
     let body = SnapCreated {
         job_id: id.to_string(),
         photos: count,
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(accepted(format!("/seller/snap/{id}"), body))
 }
 
 /// A job's progress and every photo's item, price, tokens and cost so far.
