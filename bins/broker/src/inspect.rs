@@ -2,8 +2,9 @@
 //! JSON (`--json`, for scripts).
 //!
 //! `active`, `reserved`, `stats` and `dead` mirror `worker inspect` (same subcommands, flags and
-//! columns) but are written over the broker's own fleet reader rather than by depending on the
-//! `worker` crate, which would compile the worker's HTTP client and task kinds into the broker.
+//! columns: both print through `lanes_cli::tables`) but read the broker's own fleet view rather
+//! than depend on the `worker` crate, which would compile the worker's HTTP client and task kinds
+//! into the broker.
 //! `stats` also lists rate limiters and semaphores. `queues` is every queue's depths and
 //! counters; `keys` is every key (lane) with work and its tasks, executing and queued with their
 //! positions: what `redis-cli KEYS` was used for, without touching the keyspace.
@@ -12,6 +13,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use futures::future::join_all;
+use lanes_cli::tables;
 use lanes_queue::Lanes;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -121,22 +123,19 @@ pub async fn inspect(
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
                 return Ok(());
             }
-            writeln!(
-                out,
-                "{:<32} {:<48} {:<10} {:>7} {:>9}",
-                "WORKER", "TASK", "KIND", "ATTEMPT", "FOR"
-            )?;
-            for w in &f.workers {
-                for t in pick(w) {
-                    let secs = f.now_ms.saturating_sub(t.since_ms) as f64 / 1000.0;
-                    writeln!(
-                        out,
-                        "{:<32} {:<48} {:<10} {:>7} {:>8.1}s",
-                        w.id, t.id, t.kind, t.attempt, secs
-                    )?;
-                }
-            }
-            writeln!(out, "({} workers)", f.workers.len())?;
+            let tasks: Vec<(&str, WorkerTask)> = f
+                .workers
+                .iter()
+                .flat_map(|w| pick(w).into_iter().map(|t| (w.id.as_str(), t)))
+                .collect();
+            let rows = tasks.iter().map(|(worker, t)| tables::RunningRow {
+                worker,
+                task: &t.id,
+                kind: &t.kind,
+                attempt: t.attempt,
+                since_ms: t.since_ms,
+            });
+            tables::write_running(out, rows, f.workers.len(), f.now_ms)?;
         }
         Inspect::Stats => {
             if as_json {
@@ -183,58 +182,49 @@ pub async fn inspect(
                 writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
                 return Ok(());
             }
-            writeln!(
+            tables::write_dead(
                 out,
-                "{:<48} {:<10} {:<7} {:>8}  ERROR",
-                "TASK", "KIND", "STATE", "ATTEMPTS"
+                all.iter().map(|t| tables::DeadRow {
+                    task: &t.id,
+                    kind: &t.kind,
+                    state: t.state.clone(),
+                    attempts: t.attempts,
+                    error: t.error.as_deref().unwrap_or(""),
+                }),
             )?;
-            for t in &all {
-                writeln!(
-                    out,
-                    "{:<48} {:<10} {:<7} {:>8}  {}",
-                    t.id,
-                    t.kind,
-                    t.state,
-                    t.attempts,
-                    t.error.as_deref().unwrap_or("")
-                )?;
-            }
         }
     }
     Ok(())
 }
 
 fn write_stats(f: &Fleet, out: &mut impl Write) -> Result<()> {
-    writeln!(
+    tables::write_workers(
         out,
-        "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
-        "WORKER", "QUEUES", "ACTIVE", "CONC", "PROCESSED", "SUCCEEDED", "RETRIED", "DEAD", "STATE"
+        f.workers.iter().map(|w| tables::WorkerRow {
+            id: &w.id,
+            queues: w.queues.join(","),
+            active: w.active.len(),
+            concurrency: w.concurrency,
+            processed: w.stats.processed,
+            succeeded: w.stats.succeeded,
+            retried: w.stats.retried,
+            dead: w.stats.dead + w.stats.failed,
+            state: &w.state,
+        }),
     )?;
-    for w in &f.workers {
-        let s = &w.stats;
-        writeln!(
-            out,
-            "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
-            w.id,
-            w.queues.join(","),
-            w.active.len(),
-            w.concurrency,
-            s.processed,
-            s.succeeded,
-            s.retried,
-            s.dead + s.failed,
-            w.state
-        )?;
-    }
     writeln!(out)?;
-    writeln!(
+    tables::write_queue_depths(
         out,
-        "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
-        "QUEUE", "QUEUED", "SCHEDULED", "RUNNING", "DEAD", "ENQUEUED", "SUCCEEDED"
+        f.queues.iter().map(|q| tables::QueueRow {
+            queue: &q.queue,
+            queued: q.queued,
+            scheduled: q.scheduled,
+            running: q.running,
+            dead: q.dead,
+            enqueued: q.counter("enqueued"),
+            succeeded: q.counter("succeeded"),
+        }),
     )?;
-    for q in &f.queues {
-        write_queue(q, out)?;
-    }
     if !f.limiters.is_empty() || !f.semaphores.is_empty() {
         writeln!(out)?;
         writeln!(
@@ -267,21 +257,6 @@ fn write_stats(f: &Fleet, out: &mut impl Write) -> Result<()> {
             )?;
         }
     }
-    Ok(())
-}
-
-fn write_queue(q: &QueueView, out: &mut impl Write) -> Result<()> {
-    writeln!(
-        out,
-        "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
-        q.queue,
-        q.queued,
-        q.scheduled,
-        q.running,
-        q.dead,
-        q.counter("enqueued"),
-        q.counter("succeeded")
-    )?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lanes_queue::{CancelOutcome, Lanes, NewTask, TaskId, TaskState, WorkerInfo};
+use lanes_cli::tables;
+use lanes_queue::{CancelOutcome, Lanes, NewTask, TaskId, TaskState, TaskSummary, WorkerInfo};
 
 use crate::tickets::Tickets;
 use serde_json::{Value, json};
@@ -156,23 +157,18 @@ pub async fn inspect(
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                writeln!(
-                    out,
-                    "{:<32} {:<48} {:<10} {:>7} {:>9}",
-                    "WORKER", "TASK", "KIND", "ATTEMPT", "FOR"
-                )?;
-                let now = now_ms();
-                for w in &workers {
-                    for t in pick(w) {
-                        let secs = now.saturating_sub(t.since_ms) as f64 / 1000.0;
-                        writeln!(
-                            out,
-                            "{:<32} {:<48} {:<10} {:>7} {:>8.1}s",
-                            w.id, t.id, t.kind, t.attempt, secs
-                        )?;
-                    }
-                }
-                writeln!(out, "({} workers)", workers.len())?;
+                let tasks: Vec<(&str, TaskSummary)> = workers
+                    .iter()
+                    .flat_map(|w| pick(w).into_iter().map(|t| (w.id.as_str(), t)))
+                    .collect();
+                let rows = tasks.iter().map(|(worker, t)| tables::RunningRow {
+                    worker,
+                    task: &t.id,
+                    kind: &t.kind,
+                    attempt: t.attempt,
+                    since_ms: t.since_ms,
+                });
+                tables::write_running(&mut out, rows, workers.len(), now_ms())?;
             }
         }
         Inspect::Stats => {
@@ -187,55 +183,36 @@ pub async fn inspect(
                     serde_json::to_string_pretty(&json!({"workers": workers, "queues": qs}))?
                 )?;
             } else {
-                writeln!(
-                    out,
-                    "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
-                    "WORKER",
-                    "QUEUES",
-                    "ACTIVE",
-                    "CONC",
-                    "PROCESSED",
-                    "SUCCEEDED",
-                    "RETRIED",
-                    "DEAD",
-                    "STATE"
+                tables::write_workers(
+                    &mut out,
+                    workers.iter().map(|w| tables::WorkerRow {
+                        id: &w.id,
+                        queues: w.queues.join(","),
+                        active: w.active.len(),
+                        concurrency: w.concurrency,
+                        processed: w.stats.processed,
+                        succeeded: w.stats.succeeded,
+                        retried: w.stats.retried,
+                        dead: w.stats.dead + w.stats.failed,
+                        state: &w.state,
+                    }),
                 )?;
-                for w in &workers {
-                    let s = &w.stats;
-                    writeln!(
-                        out,
-                        "{:<32} {:<20} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>9}",
-                        w.id,
-                        w.queues.join(","),
-                        w.active.len(),
-                        w.concurrency,
-                        s.processed,
-                        s.succeeded,
-                        s.retried,
-                        s.dead + s.failed,
-                        w.state
-                    )?;
-                }
                 writeln!(out)?;
-                writeln!(
-                    out,
-                    "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
-                    "QUEUE", "QUEUED", "SCHEDULED", "RUNNING", "DEAD", "ENQUEUED", "SUCCEEDED"
+                tables::write_queue_depths(
+                    &mut out,
+                    qs.iter().map(|q| {
+                        let c = |k: &str| q.counters.get(k).copied().unwrap_or(0);
+                        tables::QueueRow {
+                            queue: &q.queue,
+                            queued: q.queued,
+                            scheduled: q.scheduled,
+                            running: q.running,
+                            dead: q.dead,
+                            enqueued: c("enqueued"),
+                            succeeded: c("succeeded"),
+                        }
+                    }),
                 )?;
-                for q in &qs {
-                    let c = |k: &str| q.counters.get(k).copied().unwrap_or(0);
-                    writeln!(
-                        out,
-                        "{:<20} {:>8} {:>9} {:>8} {:>6} {:>10} {:>10}",
-                        q.queue,
-                        q.queued,
-                        q.scheduled,
-                        q.running,
-                        q.dead,
-                        c("enqueued"),
-                        c("succeeded")
-                    )?;
-                }
             }
         }
         Inspect::Dead => {
@@ -246,22 +223,17 @@ pub async fn inspect(
             if as_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
             } else {
-                writeln!(
-                    out,
-                    "{:<48} {:<10} {:<7} {:>8}  ERROR",
-                    "TASK", "KIND", "STATE", "ATTEMPTS"
+                let ids: Vec<String> = all.iter().map(|t| t.id.to_string()).collect();
+                tables::write_dead(
+                    &mut out,
+                    all.iter().zip(&ids).map(|(t, id)| tables::DeadRow {
+                        task: id,
+                        kind: &t.kind,
+                        state: t.state.to_string(),
+                        attempts: t.attempts,
+                        error: t.error.as_deref().unwrap_or(""),
+                    }),
                 )?;
-                for t in &all {
-                    writeln!(
-                        out,
-                        "{:<48} {:<10} {:<7} {:>8}  {}",
-                        t.id,
-                        t.kind,
-                        t.state,
-                        t.attempts,
-                        t.error.as_deref().unwrap_or("")
-                    )?;
-                }
             }
         }
     }

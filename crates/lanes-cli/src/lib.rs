@@ -1,7 +1,10 @@
 //! What every Lanes binary shares: the connection and worker flag groups (each flag also read
 //! from an environment variable), tracing setup, the shutdown signal, and duration parsing.
 //!
-//! Modules: this file only; binaries `#[command(flatten)]` the groups they need.
+//! Modules: this file, and `tables` (the `inspect` tables `worker` and `broker` share);
+//! binaries `#[command(flatten)]` the groups they need.
+
+pub mod tables;
 
 use std::collections::HashMap;
 use std::time::Duration;
